@@ -1,0 +1,27 @@
+# dfine_mm developer commands. Every target is safe to re-run.
+#   make setup   create .venv with the pinned stack (mmcv built once, cached)
+#   make test    setup, then ruff, then the whole pytest suite
+#   make lint    ruff check + ruff format --check
+#   make format  apply ruff's fixes and formatting
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+LINT_PATHS := dfine_mm tools tests configs setup.py
+PYTEST_ARGS ?=
+
+.PHONY: setup test lint format
+
+setup:
+	@PYTHON="$(PYTHON)" VENV="$(VENV)" bash tools/setup_env.sh
+
+lint: setup
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+format: setup
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
+
+test: lint
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)

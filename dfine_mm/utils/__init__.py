@@ -1,0 +1,17 @@
+from .checkpoint_safety import (
+    checkpoint_safe_globals,
+    register_checkpoint_safe_globals,
+)
+from .version_guard import (
+    SUPPORTED_VERSIONS,
+    check_dependency_versions,
+    installed_versions,
+)
+
+__all__ = [
+    'SUPPORTED_VERSIONS',
+    'check_dependency_versions',
+    'checkpoint_safe_globals',
+    'installed_versions',
+    'register_checkpoint_safe_globals',
+]

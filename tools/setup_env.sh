@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Create or update the project's virtual environment with the pinned stack.
+#
+# Called by `make setup`. Idempotent: when the pins, setup.py and this script
+# are unchanged since the last successful run, it only checks the venv and
+# returns. mmcv 2.1.0 has no wheel for torch 2.13, so it is built from source
+# once (about 12 min on 2 cores) and the wheel is cached outside the
+# repository, in $DFINE_MM_CACHE (default ~/.cache/dfine_mm).
+#
+# Environment: PYTHON (default python3.11), VENV (default .venv),
+# DFINE_MM_CACHE, MAX_JOBS (mmcv build parallelism, default: all cores).
+set -euo pipefail
+
+PYTHON=${PYTHON:-python3.11}
+VENV=${VENV:-.venv}
+CACHE=${DFINE_MM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dfine_mm}
+TORCH_VERSION=2.13.0
+MMCV_VERSION=2.1.0
+
+say() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# 1. Python 3.11 -----------------------------------------------------------
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    die "Python 3.11 was not found as '$PYTHON'. Install Python 3.11 \
+(e.g. 'pyenv install 3.11' or your distribution's python3.11 package) or \
+point the Makefile at it: make setup PYTHON=/path/to/python3.11"
+fi
+py_version=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+if [ "$py_version" != "3.11" ]; then
+    die "'$PYTHON' is Python $py_version; dfine_mm's stack is pinned for \
+Python 3.11. Run: make setup PYTHON=/path/to/python3.11"
+fi
+
+# 2. Up to date? -------------------------------------------------------------
+stamp_file="$VENV/.dfine_mm_setup"
+stamp=$(cat requirements/*.txt setup.py tools/setup_env.sh \
+    | sha256sum | cut -c1-16)
+if [ -x "$VENV/bin/python" ] && [ -f "$stamp_file" ] \
+    && [ "$(cat "$stamp_file")" = "$stamp" ] \
+    && "$VENV/bin/python" -c 'import dfine_mm' >/dev/null 2>&1; then
+    say "environment $VENV is up to date"
+    exit 0
+fi
+
+# 3. The virtual environment -------------------------------------------------
+if [ ! -x "$VENV/bin/python" ]; then
+    say "creating $VENV with $PYTHON"
+    "$PYTHON" -m venv "$VENV"
+fi
+venv_version=$("$VENV/bin/python" -c \
+    'import sys; print("%d.%d" % sys.version_info[:2])')
+[ "$venv_version" = "3.11" ] || die "$VENV holds Python $venv_version; \
+remove it (rm -rf $VENV) and run make setup again"
+
+# 4. The mmcv wheel, built once per (mmcv, torch, python, arch) ------------
+arch=$(uname -m)
+wheel_dir="$CACHE/mmcv-${MMCV_VERSION}_torch-${TORCH_VERSION}_cp311_${arch}"
+wheel=$(ls "$wheel_dir"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1 \
+    || true)
+if [ -z "$wheel" ]; then
+    say "building mmcv $MMCV_VERSION with ops against torch $TORCH_VERSION"
+    say "(once per machine, about 12 min on 2 cores; cached in $wheel_dir)"
+    build_venv="$CACHE/build-venv_torch-${TORCH_VERSION}"
+    log="$CACHE/mmcv-${MMCV_VERSION}_build.log"
+    mkdir -p "$CACHE"
+    # mmcv's setup.py imports pkg_resources (setuptools < 70), while torch
+    # 2.13 declares setuptools >= 77: build in a separate environment that
+    # holds torch without its dependency on setuptools.
+    {
+        [ -x "$build_venv/bin/python" ] || "$PYTHON" -m venv "$build_venv"
+        "$build_venv/bin/pip" install --no-deps "torch==$TORCH_VERSION"
+        "$build_venv/bin/pip" install filelock 'typing-extensions>=4.10' \
+            sympy networkx jinja2 fsspec 'numpy<2' 'setuptools<70' wheel \
+            ninja packaging
+        rm -rf "$wheel_dir.partial"
+        MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+            "$build_venv/bin/pip" wheel --no-deps --no-build-isolation \
+            -w "$wheel_dir.partial" "mmcv==$MMCV_VERSION" -v
+    } >"$log" 2>&1 || {
+        tail -n 40 "$log" >&2
+        die "building mmcv $MMCV_VERSION failed (last lines above; full \
+log: $log). It needs gcc/g++ and the Python 3.11 headers."
+    }
+    rm -rf "$wheel_dir"
+    mv "$wheel_dir.partial" "$wheel_dir"
+    wheel=$(ls "$wheel_dir"/mmcv-"$MMCV_VERSION"-*.whl | head -n 1)
+    say "mmcv wheel cached: $wheel"
+fi
+
+# 5. The pinned stack, mmcv, and dfine_mm in editable mode -------------------
+say "installing the pinned stack into $VENV"
+install_log="$VENV/setup_install.log"
+{
+    "$VENV/bin/pip" install --upgrade 'pip>=23' 'setuptools>=77' wheel
+    "$VENV/bin/pip" install -r requirements/stack.txt "$wheel"
+    "$VENV/bin/pip" install --no-build-isolation -e '.[tests,deploy]'
+} >"$install_log" 2>&1 || {
+    tail -n 30 "$install_log" >&2
+    die "pip install failed (last lines above; full log: $install_log)"
+}
+"$VENV/bin/python" -c 'import dfine_mm' \
+    || die "dfine_mm does not import in $VENV (see the error above)"
+echo "$stamp" >"$stamp_file"
+say "done: $("$VENV/bin/python" -c 'import dfine_mm; print(dfine_mm.__version__)') \
+in $VENV"
