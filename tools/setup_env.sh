@@ -92,7 +92,7 @@ fi
 say "installing the pinned stack into $VENV"
 install_log="$VENV/setup_install.log"
 {
-    "$VENV/bin/pip" install --upgrade 'pip>=23' 'setuptools>=77' wheel
+    "$VENV/bin/pip" install --upgrade 'pip>=23' wheel
     "$VENV/bin/pip" install -r requirements/stack.txt "$wheel"
     "$VENV/bin/pip" install --no-build-isolation -e '.[tests,deploy]'
 } >"$install_log" 2>&1 || {

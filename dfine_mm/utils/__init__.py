@@ -2,6 +2,7 @@ from .checkpoint_safety import (
     checkpoint_safe_globals,
     register_checkpoint_safe_globals,
 )
+from .lazy_registration import register_modules_lazily
 from .version_guard import (
     SUPPORTED_VERSIONS,
     check_dependency_versions,
@@ -14,4 +15,5 @@ __all__ = [
     'checkpoint_safe_globals',
     'installed_versions',
     'register_checkpoint_safe_globals',
+    'register_modules_lazily',
 ]

@@ -1,0 +1,102 @@
+# D-FINE-L: HGNetV2-B4 backbone, 6 decoder layers (COCO AP 54.0 published).
+# Model, test pipeline and COCO evaluator; inference with converted
+# official / transformers weights. The other variants inherit this file.
+_base_ = [
+    'mmdet::_base_/datasets/coco_detection.py',
+    'mmdet::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['dfine_mm'], allow_failed_imports=False)
+
+num_classes = 80
+img_scale = (640, 640)
+
+model = dict(
+    type='DFINE',
+    num_queries=300,
+    data_preprocessor=dict(
+        type='DetDataPreprocessor',
+        mean=[0.0, 0.0, 0.0],
+        std=[255.0, 255.0, 255.0],  # RGB in [0, 1], no normalisation
+        bgr_to_rgb=True,
+        pad_size_divisor=32,
+    ),
+    backbone=dict(
+        type='HGNetV2',
+        arch='B4',
+        use_lab=False,
+        out_indices=(1, 2, 3),
+        frozen_stages=0,  # the stem
+        freeze_norm=True,
+    ),
+    neck=dict(
+        type='DFineHybridEncoder',
+        in_channels=(512, 1024, 2048),
+        hidden_dim=256,
+        num_heads=8,
+        dim_feedforward=1024,
+        use_encoder_idx=(2,),
+        expansion=1.0,
+        depth_mult=1.0,
+    ),
+    decoder=dict(
+        num_layers=6,
+        eval_idx=-1,
+        reg_max=32,
+        reg_scale=4.0,
+        up=0.5,
+        layer_cfg=dict(
+            embed_dims=256,
+            num_heads=8,
+            feedforward_channels=1024,
+            num_points=(3, 6, 3),
+            cross_attn_method='default',
+        ),
+    ),
+    dn_cfg=dict(num_denoising=100, label_noise_ratio=0.5, box_noise_scale=1.0),
+    bbox_head=dict(
+        type='DFineHead',
+        num_classes=num_classes,
+        embed_dims=256,
+        num_pred_layer=6,
+        reg_max=32,
+        eval_idx=-1,
+        loss_cls=dict(
+            type='VarifocalLoss',
+            use_sigmoid=True,
+            alpha=0.75,
+            gamma=2.0,
+            iou_weighted=True,
+            loss_weight=1.0,
+        ),
+        loss_bbox=dict(type='L1Loss', loss_weight=5.0),
+        loss_iou=dict(type='GIoULoss', loss_weight=2.0),
+    ),
+    train_cfg=dict(
+        assigner=dict(
+            type='HungarianAssigner',
+            match_costs=[
+                dict(type='FocalLossCost', weight=2.0),
+                dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
+                dict(type='IoUCost', iou_mode='giou', weight=2.0),
+            ],
+        )
+    ),
+    test_cfg=dict(max_per_img=300),
+)
+
+# Evaluation resizes to 640x640 without keeping the aspect ratio, as the
+# original does.
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='Resize', scale=img_scale, keep_ratio=False),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor'),
+    ),
+]  # fmt: skip
+val_dataloader = dict(
+    batch_size=8, num_workers=4, dataset=dict(pipeline=test_pipeline)
+)
+test_dataloader = val_dataloader

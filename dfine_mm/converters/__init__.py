@@ -1,0 +1,1 @@
+"""Checkpoint key conversion from the official D-FINE and transformers."""

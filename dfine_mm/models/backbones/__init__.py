@@ -1,0 +1,3 @@
+from .hgnetv2 import HGNetV2
+
+__all__ = ['HGNetV2']

@@ -1,0 +1,3 @@
+from .dfine_head import DFineHead
+
+__all__ = ['DFineHead']

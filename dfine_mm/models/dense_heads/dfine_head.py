@@ -1,0 +1,176 @@
+"""Prediction head of D-FINE: class scores with LQE, FDR distributions."""
+
+from typing import Tuple
+
+import torch
+from mmcv.cnn import Linear
+from mmdet.models.dense_heads import DINOHead
+from mmdet.models.layers.transformer.utils import MLP
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.utils import InstanceList, OptConfigType
+from mmengine.model import bias_init_with_prob
+from torch import Tensor, nn
+
+from ..layers.dfine_lqe import DFineLQE
+
+
+@MODELS.register_module()
+class DFineHead(DINOHead):
+    """Head of D-FINE (arXiv 2410.13842).
+
+    Holds every prediction branch of the model; the detector and the decoder
+    call them where the original computes them:
+
+    - ``cls_branches[i]`` / ``lqe_layers[i]``: class logits of decoder layer
+      i, plus the location-quality term from its edge distributions;
+    - ``reg_branches[i]``: residual edge-distribution logits of layer i
+      (``4 * (reg_max + 1)`` outputs), used inside the decoder (FDR);
+    - ``pre_reg_branch``: layer 0's classic box refinement (4 outputs);
+    - ``enc_cls_branch`` / ``enc_reg_branch``: query selection on the
+      encoder memory.
+
+    In eval mode :meth:`forward` scores only the evaluated layer (the last
+    one the decoder ran), so the outputs have one entry on the layer axis.
+    Post-processing is mmdet's (top-``max_per_img`` over sigmoid scores of
+    queries x classes); unlike the original it clamps boxes to the image.
+
+    Args:
+        num_classes (int): Number of classes K.
+        embed_dims (int): Channels C. Defaults to 256.
+        num_pred_layer (int): Decoder layers L. Defaults to 6.
+        reg_max (int): N; edge distributions have N + 1 bins. Defaults to 32.
+        eval_idx (int): Decoder layer used at inference (negative counts from
+            the end). Defaults to -1.
+        lqe_cfg (dict, optional): Keyword arguments of :class:`DFineLQE`
+            other than ``reg_max``, over the defaults ``dict(topk=4,
+            hidden_dim=64, num_layers=2)``. Defaults to None.
+        **kwargs: Passed to mmdet's ``DINOHead`` (losses, train/test cfg).
+    """
+
+    def __init__(
+        self,
+        *args,
+        reg_max: int = 32,
+        eval_idx: int = -1,
+        lqe_cfg: OptConfigType = None,
+        **kwargs,
+    ) -> None:
+        self.reg_max = reg_max
+        self.lqe_cfg = dict(topk=4, hidden_dim=64, num_layers=2)
+        self.lqe_cfg.update(lqe_cfg or {})
+        num_layers = kwargs.get('num_pred_layer', 6)
+        self.eval_idx = eval_idx if eval_idx >= 0 else num_layers + eval_idx
+        if not 0 <= self.eval_idx < num_layers:
+            raise ValueError(
+                f'eval_idx {eval_idx} is outside the {num_layers} layers'
+            )
+        super().__init__(*args, **kwargs)
+
+    def _init_layers(self) -> None:
+        """Build the branches (called by mmdet's ``DETRHead.__init__``)."""
+        dims, layers = self.embed_dims, self.num_pred_layer
+        num_bins = 4 * (self.reg_max + 1)
+        self.cls_branches = nn.ModuleList(
+            Linear(dims, self.cls_out_channels) for _ in range(layers)
+        )
+        self.reg_branches = nn.ModuleList(
+            MLP(dims, dims, num_bins, 3) for _ in range(layers)
+        )
+        self.lqe_layers = nn.ModuleList(
+            DFineLQE(self.reg_max, **self.lqe_cfg) for _ in range(layers)
+        )
+        self.pre_reg_branch = MLP(dims, dims, 4, 3)
+        self.enc_cls_branch = Linear(dims, self.cls_out_channels)
+        self.enc_reg_branch = MLP(dims, dims, 4, 3)
+
+    def init_weights(self) -> None:
+        """Score biases at prior 0.01; every box branch and LQE starts as
+        the identity (last layer zero), as in the original."""
+        bias = bias_init_with_prob(0.01)
+        for branch in (*self.cls_branches, self.enc_cls_branch):
+            if isinstance(branch, nn.Linear):
+                nn.init.constant_(branch.bias, bias)
+        for mlp in (*self.reg_branches, self.pre_reg_branch):
+            if isinstance(mlp, MLP):
+                nn.init.zeros_(mlp.layers[-1].weight)
+                nn.init.zeros_(mlp.layers[-1].bias)
+        nn.init.zeros_(self.enc_reg_branch.layers[-1].weight)
+        nn.init.zeros_(self.enc_reg_branch.layers[-1].bias)
+        for lqe in self.lqe_layers:
+            if isinstance(lqe, DFineLQE):
+                nn.init.zeros_(lqe.reg_conf.layers[-1].weight)
+                nn.init.zeros_(lqe.reg_conf.layers[-1].bias)
+
+    def forward(
+        self, hidden_states: Tensor, references: Tensor, corners: Tensor
+    ) -> Tuple[Tensor, Tensor]:
+        """Class logits (with LQE) and boxes of the decoder layers.
+
+        Args:
+            hidden_states (Tensor): Decoder layer outputs, shape
+                (R, B, Q, C).
+            references (Tensor): Boxes of each layer, shape (R, B, Q, 4),
+                cxcywh normalised.
+            corners (Tensor): Edge distribution logits, shape
+                (R, B, Q, 4 * (N + 1)).
+
+        Returns:
+            tuple[Tensor]:
+
+            - all_layers_cls_scores (Tensor): (R, B, Q, K) in training, and
+              (1, B, Q, K) for the evaluated layer in eval.
+            - all_layers_bbox_preds (Tensor): Matching (.., B, Q, 4),
+              cxcywh normalised.
+        """
+        if not self.training:
+            index = hidden_states.shape[0] - 1
+            scores = self.cls_branches[index](hidden_states[index])
+            scores = self.lqe_layers[index](scores, corners[index])
+            return scores[None], references[index][None]
+        scores = [
+            lqe(cls(state), layer_corners)
+            for cls, lqe, state, layer_corners in zip(
+                self.cls_branches, self.lqe_layers, hidden_states, corners
+            )
+        ]
+        return torch.stack(scores), references
+
+    def predict(
+        self,
+        hidden_states: Tensor,
+        references: Tensor,
+        corners: Tensor,
+        batch_data_samples: SampleList,
+        rescale: bool = True,
+    ) -> InstanceList:
+        """Detections of the evaluated decoder layer.
+
+        Args:
+            hidden_states (Tensor): (R, B, Q, C) decoder outputs.
+            references (Tensor): (R, B, Q, 4) boxes, cxcywh normalised.
+            corners (Tensor): (R, B, Q, 4 * (N + 1)) distribution logits.
+            batch_data_samples (list[:obj:`DetDataSample`]): Image metas.
+            rescale (bool): Return boxes in the original image space.
+                Defaults to True.
+
+        Returns:
+            list[:obj:`InstanceData`]: Per image ``bboxes`` (n, 4) xyxy
+            pixels, ``scores`` (n,) and ``labels`` (n,), n = max_per_img.
+        """
+        batch_img_metas = [s.metainfo for s in batch_data_samples]
+        outs = self(hidden_states, references, corners)
+        return self.predict_by_feat(
+            *outs, batch_img_metas=batch_img_metas, rescale=rescale
+        )
+
+    def switch_to_deploy(self) -> None:
+        """Drop what inference never uses: the score branches and LQEs of
+        other layers, the distribution branches after ``eval_idx``."""
+        keep = self.eval_idx
+        for index in range(self.num_pred_layer):
+            if index != keep:
+                self.cls_branches[index] = nn.Identity()
+                self.lqe_layers[index] = nn.Identity()
+            if index > keep:
+                self.reg_branches[index] = nn.Identity()

@@ -1,0 +1,3 @@
+from .dfine import DFINE
+
+__all__ = ['DFINE']

@@ -1,0 +1,312 @@
+"""The D-FINE detector in mmdet's DetectionTransformer pipeline."""
+
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmcv.cnn import build_norm_layer
+from mmdet.models.detectors import DetectionTransformer
+from mmdet.registry import MODELS
+from mmdet.structures import OptSampleList
+from mmdet.utils import OptConfigType
+from torch import Tensor, nn
+
+from ..layers.dfine_cdn_query_generator import DFineCdnQueryGenerator
+from ..layers.dfine_transformer_decoder import DFineTransformerDecoder
+
+Shapes = Tuple[Tuple[int, int], ...]
+
+
+@MODELS.register_module()
+class DFINE(DetectionTransformer):
+    """D-FINE: DETR with Fine-grained Distribution Refinement.
+
+    Paper: `D-FINE: Redefine Regression Task in DETRs as Fine-grained
+    Distribution Refinement <https://arxiv.org/abs/2410.13842>`_. Written
+    from the behaviour of the official code
+    (https://github.com/Peterande/D-FINE, Apache-2.0).
+
+    Pipeline: backbone (HGNetV2) -> neck (``DFineHybridEncoder``, the whole
+    encoder; ``encoder`` stays None) -> flatten the levels (with a 1x1
+    projection when the neck's channels differ from the decoder's, as in
+    D-FINE-X) -> query selection on the memory (RT-DETR style: the top-Q
+    positions by best class score, their boxes regressed from anchors on
+    each level's grid) -> denoising queries in training ->
+    :class:`DFineTransformerDecoder` -> ``DFineHead``.
+
+    Anchors are made for the actual feature-map sizes, so one checkpoint
+    runs at any input size divisible by 32.
+
+    Args:
+        decoder (dict): Config of :class:`DFineTransformerDecoder`.
+        num_queries (int): Queries Q. Defaults to 300.
+        decoder_in_channels (Sequence[int], optional): Channels of each
+            level the neck gives; levels whose channels differ from the
+            decoder's get a 1x1 conv + BN projection. Defaults to None
+            (no projection).
+        dn_cfg (dict, optional): Arguments of
+            :class:`DFineCdnQueryGenerator` other than the ones derived
+            from the model (``num_classes``, ``embed_dims``,
+            ``num_matching_queries``). None disables denoising.
+        anchor_grid_size (float): Anchor size on the finest level, relative
+            to the image; doubles per level. Defaults to 0.05.
+        **kwargs: Passed to mmdet's ``DetectionTransformer`` (backbone,
+            neck, bbox_head, train_cfg, test_cfg, data_preprocessor,
+            init_cfg).
+    """
+
+    def __init__(
+        self,
+        *args,
+        decoder: OptConfigType = None,
+        num_queries: int = 300,
+        decoder_in_channels: Optional[Sequence[int]] = None,
+        dn_cfg: OptConfigType = None,
+        anchor_grid_size: float = 0.05,
+        **kwargs,
+    ) -> None:
+        self.decoder_in_channels = (
+            tuple(decoder_in_channels) if decoder_in_channels else None
+        )
+        self.dn_cfg = dict(dn_cfg) if dn_cfg is not None else None
+        self.anchor_grid_size = anchor_grid_size
+        self._anchor_cache: Dict[tuple, Tuple[Tensor, Tensor]] = {}
+        super().__init__(
+            *args, decoder=decoder, num_queries=num_queries, **kwargs
+        )
+
+    def _init_layers(self) -> None:
+        """Build the decoder, the input projections, the query-selection
+        layers and the denoising generator."""
+        self.decoder = DFineTransformerDecoder(**self.decoder)
+        embed_dims = self.decoder.embed_dims
+        self.embed_dims = embed_dims
+        if self.bbox_head.embed_dims != embed_dims:
+            raise ValueError(
+                f'bbox_head.embed_dims ({self.bbox_head.embed_dims}) must '
+                f'equal the decoder channels ({embed_dims})'
+            )
+        self.input_proj = nn.ModuleList()
+        for channels in self.decoder_in_channels or ():
+            if channels == embed_dims:
+                self.input_proj.append(nn.Identity())
+                continue
+            conv = nn.Conv2d(channels, embed_dims, 1, bias=False)
+            nn.init.xavier_uniform_(conv.weight)
+            norm = build_norm_layer(dict(type='BN'), embed_dims)[1]
+            self.input_proj.append(
+                nn.Sequential(OrderedDict(conv=conv, norm=norm))
+            )
+        self.enc_output = nn.Sequential(
+            OrderedDict(
+                proj=nn.Linear(embed_dims, embed_dims),
+                norm=nn.LayerNorm(embed_dims),
+            )
+        )
+        nn.init.xavier_uniform_(self.enc_output.proj.weight)
+        self.dn_query_generator = None
+        if self.dn_cfg is not None:
+            self.dn_query_generator = DFineCdnQueryGenerator(
+                num_classes=self.bbox_head.num_classes,
+                embed_dims=embed_dims,
+                num_matching_queries=self.num_queries,
+                **self.dn_cfg,
+            )
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        nn.init.xavier_uniform_(self.enc_output.proj.weight)
+        for proj in self.input_proj:
+            if isinstance(proj, nn.Sequential):
+                nn.init.xavier_uniform_(proj.conv.weight)
+
+    # ------------------------------------------------------------------
+    # DetectionTransformer pipeline
+    # ------------------------------------------------------------------
+    def forward_transformer(
+        self, img_feats: Tuple[Tensor], batch_data_samples: OptSampleList
+    ) -> Dict:
+        """pre_transformer -> (encoder: identity) -> pre_decoder -> decoder.
+
+        Args:
+            img_feats (tuple[Tensor]): Neck outputs, each (B, C_l, H_l, W_l),
+                finest first.
+            batch_data_samples (list[:obj:`DetDataSample`], optional): Used
+                for denoising in training.
+
+        Returns:
+            dict: Inputs of the head: ``hidden_states``, ``references``,
+            ``corners``; in training also ``pre_references``, ``anchors``,
+            ``enc_outputs_class``, ``enc_outputs_coord`` and ``dn_meta``.
+        """
+        encoder_inputs, decoder_inputs = self.pre_transformer(img_feats)
+        memory = self.forward_encoder(**encoder_inputs)['memory']
+        query_inputs, head_inputs = self.pre_decoder(
+            memory, decoder_inputs['spatial_shapes'], batch_data_samples
+        )
+        decoder_inputs.update(query_inputs)
+        head_inputs.update(self.forward_decoder(**decoder_inputs))
+        return head_inputs
+
+    def pre_transformer(
+        self,
+        img_feats: Tuple[Tensor],
+        batch_data_samples: OptSampleList = None,
+    ) -> Tuple[Dict, Dict]:
+        """Project (if configured) and flatten the levels.
+
+        Returns:
+            tuple[dict]: ``(dict(feat=memory), dict(spatial_shapes=...))``
+            with memory (B, S, C), S = sum(H_l * W_l), and the (H_l, W_l)
+            of each level.
+        """
+        if len(self.input_proj):
+            img_feats = [
+                proj(f) for proj, f in zip(self.input_proj, img_feats)
+            ]
+        spatial_shapes = tuple((f.shape[2], f.shape[3]) for f in img_feats)
+        memory = torch.cat(
+            [f.flatten(2).transpose(1, 2) for f in img_feats], 1
+        )
+        return dict(feat=memory), dict(spatial_shapes=spatial_shapes)
+
+    def forward_encoder(self, feat: Tensor) -> Dict:
+        """The hybrid encoder already ran as the neck."""
+        return dict(memory=feat)
+
+    def pre_decoder(
+        self,
+        memory: Tensor,
+        spatial_shapes: Shapes,
+        batch_data_samples: OptSampleList = None,
+    ) -> Tuple[Dict, Dict]:
+        """Select the top-Q memory positions as queries (and add denoising).
+
+        Args:
+            memory (Tensor): (B, S, C) flattened features.
+            spatial_shapes (tuple): (H_l, W_l) per level.
+            batch_data_samples (list, optional): Ground truth for denoising.
+
+        Returns:
+            tuple[dict]: Decoder inputs (``query`` (B, D + Q, C),
+            ``reference_points`` (B, D + Q, 4) cxcywh in [0, 1], ``value``,
+            ``attn_mask``) and head inputs (training: the selected encoder
+            logits (B, Q, K) and boxes (B, Q, 4), ``dn_meta``).
+        """
+        head = self.bbox_head
+        anchors, valid = self._anchors(spatial_shapes, memory)
+        output_memory = self.enc_output(valid.to(memory.dtype) * memory)
+        enc_logits = head.enc_cls_branch(output_memory)  # (B, S, K)
+        topk = enc_logits.max(-1).values.topk(self.num_queries, dim=1)[1]
+        topk_memory = _gather(output_memory, topk)  # (B, Q, C)
+        topk_anchors = _gather(anchors.expand(len(memory), -1, -1), topk)
+        enc_boxes_unact = head.enc_reg_branch(topk_memory) + topk_anchors
+        query = topk_memory.detach()
+        reference_unact = enc_boxes_unact.detach()
+        attn_mask, head_inputs = None, {}
+        if self.training:
+            head_inputs = dict(
+                enc_outputs_class=_gather(enc_logits, topk),
+                enc_outputs_coord=enc_boxes_unact.sigmoid(),
+                dn_meta=None,
+            )
+            dn = None
+            if self.dn_query_generator is not None:
+                dn = self.dn_query_generator(batch_data_samples)
+            if dn is not None:
+                dn_query, dn_boxes_unact, attn_mask, dn_meta = dn
+                query = torch.cat([dn_query, query], 1)
+                reference_unact = torch.cat(
+                    [dn_boxes_unact, reference_unact], 1
+                )
+                head_inputs['dn_meta'] = dn_meta
+        decoder_inputs = dict(
+            query=query,
+            reference_points=reference_unact.sigmoid(),
+            value=memory,
+            attn_mask=attn_mask,
+        )
+        return decoder_inputs, head_inputs
+
+    def forward_decoder(
+        self,
+        query: Tensor,
+        reference_points: Tensor,
+        value: Tensor,
+        spatial_shapes: Shapes,
+        attn_mask: Optional[Tensor] = None,
+    ) -> Dict:
+        """Run the decoder with the head's branches.
+
+        Returns:
+            dict: ``hidden_states`` (R, B, Q', C), ``references`` (R, B, Q',
+            4), ``corners`` (R, B, Q', 4 * (N + 1)); in training also
+            ``pre_references`` and ``anchors`` (B, Q', 4). Q' = D + Q.
+        """
+        out = self.decoder(
+            query,
+            reference_points,
+            value,
+            spatial_shapes,
+            reg_branches=self.bbox_head.reg_branches,
+            pre_reg_branch=self.bbox_head.pre_reg_branch,
+            attn_mask=attn_mask,
+        )
+        if not self.training:
+            out.pop('pre_references')
+            out.pop('anchors')
+        return out
+
+    def _anchors(
+        self, spatial_shapes: Shapes, like: Tensor
+    ) -> Tuple[Tensor, Tensor]:
+        """Anchors of every level's grid, in inverse-sigmoid space.
+
+        Level l (finest first) has centres at the cell centres and size
+        ``anchor_grid_size * 2**l``. Anchors not strictly inside
+        (0.01, 0.99) are invalid: their memory is zeroed for the selection
+        scores and their value is the largest float.
+
+        Returns:
+            tuple[Tensor]: anchors (1, S, 4) and valid mask (1, S, 1) bool.
+        """
+        key = (tuple(map(tuple, spatial_shapes)), like.device, like.dtype)
+        if key in self._anchor_cache and not torch.jit.is_tracing():
+            return self._anchor_cache[key]
+        levels: List[Tensor] = []
+        for level, (h, w) in enumerate(spatial_shapes):
+            ys, xs = torch.meshgrid(
+                torch.arange(h, device=like.device, dtype=like.dtype),
+                torch.arange(w, device=like.device, dtype=like.dtype),
+                indexing='ij',
+            )
+            centres = torch.stack([(xs + 0.5) / w, (ys + 0.5) / h], -1)
+            sizes = torch.full_like(
+                centres, self.anchor_grid_size * 2.0**level
+            )
+            levels.append(torch.cat([centres, sizes], -1).reshape(-1, 4))
+        anchors = torch.cat(levels)[None]
+        eps = 0.01
+        valid = ((anchors > eps) & (anchors < 1 - eps)).all(-1, keepdim=True)
+        anchors = torch.log(anchors / (1 - anchors))
+        anchors = torch.where(
+            valid,
+            anchors,
+            torch.full_like(anchors, torch.finfo(like.dtype).max),
+        )
+        if not torch.jit.is_tracing():
+            self._anchor_cache[key] = (anchors, valid)
+        return anchors, valid
+
+    def switch_to_deploy(self) -> None:
+        """Fuse and prune for inference (mmdeploy calls this): the neck's
+        conv-BN/RepVGG fusion, the decoder's and head's unused layers."""
+        self.eval()
+        for module in (self.neck, self.decoder, self.bbox_head):
+            if hasattr(module, 'switch_to_deploy'):
+                module.switch_to_deploy()
+
+
+def _gather(tensor: Tensor, index: Tensor) -> Tensor:
+    """Gather rows ``index`` (B, Q) of ``tensor`` (B, S, D) -> (B, Q, D)."""
+    return tensor.gather(1, index[..., None].expand(-1, -1, tensor.shape[-1]))

@@ -1,0 +1,14 @@
+from .dfine_cdn_query_generator import DFineCdnQueryGenerator
+from .dfine_decoder_layer import DFineDecoderLayer, DFineGate
+from .dfine_lqe import DFineLQE
+from .dfine_ms_deform_attn import DFineMSDeformableAttention
+from .dfine_transformer_decoder import DFineTransformerDecoder
+
+__all__ = [
+    'DFineCdnQueryGenerator',
+    'DFineDecoderLayer',
+    'DFineGate',
+    'DFineLQE',
+    'DFineMSDeformableAttention',
+    'DFineTransformerDecoder',
+]

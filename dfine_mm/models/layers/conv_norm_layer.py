@@ -1,0 +1,124 @@
+"""Conv + BatchNorm (+ activation) brick of the D-FINE hybrid encoder.
+
+Re-implemented from the description of ``ConvNormLayer_fuse`` in D-FINE
+(https://github.com/Peterande/D-FINE, Apache-2.0). The sub-module names
+(``conv``, ``norm`` and, after :meth:`ConvNormLayer.switch_to_deploy`,
+``conv_bn_fused``) equal the official ones, so official checkpoints load
+without renaming.
+"""
+
+from typing import Tuple
+
+import torch
+from mmcv.cnn import build_activation_layer
+from mmdet.utils import OptConfigType
+from torch import Tensor, nn
+
+
+def fuse_conv_bn(
+    conv_weight: Tensor, norm: nn.BatchNorm2d
+) -> Tuple[Tensor, Tensor]:
+    """Fold an eval-mode BatchNorm into the bias-free conv before it.
+
+    ``norm(conv(x))`` equals ``conv'(x)`` with ``conv'`` using the returned
+    weight and bias: ``w' = w * s`` and ``b' = beta - mean * s`` with
+    ``s = gamma / sqrt(running_var + eps)``.
+
+    Args:
+        conv_weight (Tensor): Conv kernel, shape (out, in / groups, k, k).
+        norm (nn.BatchNorm2d): The BatchNorm that follows the conv; its
+            running statistics are used.
+
+    Returns:
+        tuple[Tensor, Tensor]: The fused kernel, shape (out, in / groups,
+        k, k), and the fused bias, shape (out,).
+    """
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    weight = conv_weight * scale.reshape(-1, 1, 1, 1)
+    bias = norm.bias - norm.running_mean * scale
+    return weight, bias
+
+
+class ConvNormLayer(nn.Module):
+    """Conv2d (no bias) -> BatchNorm2d -> optional activation.
+
+    Padding is ``(kernel_size - 1) // 2``. :meth:`switch_to_deploy` folds
+    the BatchNorm into a biased conv named ``conv_bn_fused``.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        kernel_size (int): Square kernel size.
+        stride (int): Conv stride. Defaults to 1.
+        groups (int): Conv groups. Defaults to 1.
+        act_cfg (:obj:`ConfigDict` or dict, optional): Activation config
+            for mmcv's ``build_activation_layer``; None means no
+            activation. Defaults to None.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        groups: int = 1,
+        act_cfg: OptConfigType = None,
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=(kernel_size - 1) // 2,
+            groups=groups,
+            bias=False,
+        )
+        self.norm = nn.BatchNorm2d(out_channels)
+        self.act = (
+            nn.Identity()
+            if act_cfg is None
+            else build_activation_layer(act_cfg)
+        )
+        self.deployed = False
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the layer.
+
+        Args:
+            x (Tensor): Input, shape (B, in_channels, H, W).
+
+        Returns:
+            Tensor: Output, shape (B, out_channels, H', W').
+        """
+        if self.deployed:
+            return self.act(self.conv_bn_fused(x))
+        return self.act(self.norm(self.conv(x)))
+
+    @torch.no_grad()
+    def switch_to_deploy(self) -> None:
+        """Replace ``conv`` + ``norm`` by one biased conv ``conv_bn_fused``.
+
+        Uses the BatchNorm running statistics, so the result equals the
+        eval-mode output. Calling it again does nothing.
+        """
+        if self.deployed:
+            return
+        conv = self.conv
+        fused = nn.Conv2d(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            groups=conv.groups,
+            bias=True,
+        ).to(device=conv.weight.device, dtype=conv.weight.dtype)
+        weight, bias = fuse_conv_bn(conv.weight, self.norm)
+        fused.weight.copy_(weight)
+        fused.bias.copy_(bias)
+        del self.conv
+        del self.norm
+        self.conv_bn_fused = fused
+        self.deployed = True

@@ -1,0 +1,125 @@
+"""One D-FINE decoder layer: self-attention, deformable cross-attention with
+a learned gate, FFN; post-norm."""
+
+from typing import Optional, Sequence, Tuple
+
+import torch
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from .dfine_ms_deform_attn import DFineMSDeformableAttention
+
+
+class DFineGate(nn.Module):
+    """Gated residual that replaces "add & norm" after cross-attention.
+
+    ``[g1, g2] = sigmoid(Linear([x, y]))``; output ``LN(g1 * x + g2 * y)``.
+    The linear layer starts at zero, so both gates start at 0.5.
+
+    Args:
+        embed_dims (int): Channels C.
+    """
+
+    def __init__(self, embed_dims: int) -> None:
+        super().__init__()
+        self.gate = nn.Linear(2 * embed_dims, 2 * embed_dims)
+        self.norm = nn.LayerNorm(embed_dims)
+        nn.init.zeros_(self.gate.weight)
+        nn.init.zeros_(self.gate.bias)
+
+    def forward(self, residual: Tensor, update: Tensor) -> Tensor:
+        """Args: residual and update, shape (B, Q, C). Returns (B, Q, C)."""
+        gates = torch.sigmoid(self.gate(torch.cat([residual, update], -1)))
+        keep, take = gates.chunk(2, -1)
+        return self.norm(keep * residual + take * update)
+
+
+class DFineDecoderLayer(BaseModule):
+    """D-FINE decoder layer.
+
+    1. ``x = LN1(x + SelfAttn(q=k=x+pos, v=x, mask))``
+    2. ``x = Gate(x, MSDeformAttn(x + pos, reference boxes, memory))``
+    3. ``x = LN3(clamp(x + FFN(x), -65504, 65504))`` (fp16-range guard)
+
+    Submodule names follow the official checkpoints (``self_attn``,
+    ``norm1``, ``cross_attn``, ``gateway``, ``linear1``, ``linear2``,
+    ``norm3``).
+
+    Args:
+        embed_dims (int): Channels C. Defaults to 256.
+        num_heads (int): Heads of both attentions. Defaults to 8.
+        feedforward_channels (int): FFN hidden channels. Defaults to 1024.
+        num_points (Sequence[int]): Deformable points per level. Defaults
+            to (3, 6, 3).
+        cross_attn_method (str): 'default' or 'discrete'. Defaults to
+            'default'.
+        dropout (float): Dropout after attention and in the FFN. Defaults
+            to 0.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(
+        self,
+        embed_dims: int = 256,
+        num_heads: int = 8,
+        feedforward_channels: int = 1024,
+        num_points: Sequence[int] = (3, 6, 3),
+        cross_attn_method: str = 'default',
+        dropout: float = 0.0,
+        init_cfg=None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.self_attn = nn.MultiheadAttention(
+            embed_dims, num_heads, dropout=dropout, batch_first=True
+        )
+        self.norm1 = nn.LayerNorm(embed_dims)
+        self.cross_attn = DFineMSDeformableAttention(
+            embed_dims, num_heads, num_points, method=cross_attn_method
+        )
+        self.gateway = DFineGate(embed_dims)
+        self.linear1 = nn.Linear(embed_dims, feedforward_channels)
+        self.linear2 = nn.Linear(feedforward_channels, embed_dims)
+        self.norm3 = nn.LayerNorm(embed_dims)
+        self.dropout = nn.Dropout(dropout)
+        self._init_ffn()
+
+    def _init_ffn(self) -> None:
+        nn.init.xavier_uniform_(self.linear1.weight)
+        nn.init.xavier_uniform_(self.linear2.weight)
+
+    def forward(
+        self,
+        query: Tensor,
+        query_pos: Tensor,
+        reference_points: Tensor,
+        value: Tensor,
+        spatial_shapes: Sequence[Tuple[int, int]],
+        attn_mask: Optional[Tensor] = None,
+    ) -> Tensor:
+        """Run the layer.
+
+        Args:
+            query (Tensor): Shape (B, Q, C).
+            query_pos (Tensor): Position embedding of the reference boxes,
+                shape (B, Q, C).
+            reference_points (Tensor): Shape (B, Q, 4), cxcywh in [0, 1].
+            value (Tensor): Encoder memory, shape (B, S, C).
+            spatial_shapes (Sequence[tuple[int, int]]): (h, w) per level.
+            attn_mask (Tensor, optional): Bool (Q, Q), True where attention
+                is not allowed (denoising groups). Defaults to None.
+
+        Returns:
+            Tensor: Shape (B, Q, C).
+        """
+        with_pos = query + query_pos
+        attn, _ = self.self_attn(
+            with_pos, with_pos, query, attn_mask=attn_mask, need_weights=False
+        )
+        query = self.norm1(query + self.dropout(attn))
+        cross = self.cross_attn(
+            query + query_pos, reference_points, value, spatial_shapes
+        )
+        query = self.gateway(query, self.dropout(cross))
+        ffn = self.linear2(self.dropout(torch.relu(self.linear1(query))))
+        query = query + self.dropout(ffn)
+        return self.norm3(query.clamp(min=-65504, max=65504))

@@ -1,0 +1,153 @@
+"""The D-FINE decoder: gated deformable layers with FDR box refinement."""
+
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+from mmdet.models.layers.transformer.utils import MLP
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from ..utils.fdr import fdr_initial_boxes, fdr_refine, weighting_function
+from .dfine_decoder_layer import DFineDecoderLayer
+
+
+class DFineTransformerDecoder(BaseModule):
+    """Decoder of D-FINE with Fine-grained Distribution Refinement.
+
+    Layer 0 refines the query-selection boxes the classic way (an MLP in
+    inverse-sigmoid space, ``pre_reg_branch``); those boxes, detached, are
+    the anchors of every layer. Layer i then predicts residual edge
+    distribution logits on top of layer i-1's (:func:`fdr_refine`), and the
+    next layer attends around layer i's (detached) boxes. The prediction
+    branches belong to the head and are passed in, as mmdet's DINO decoder
+    receives ``reg_branches``.
+
+    In eval mode only layers up to ``eval_idx`` run; ``switch_to_deploy()``
+    drops the later layers.
+
+    Args:
+        num_layers (int): Decoder layers L. Defaults to 6.
+        layer_cfg (dict): Keyword arguments of :class:`DFineDecoderLayer`.
+        eval_idx (int): Layer whose output is used at inference; negative
+            counts from the end. Defaults to -1.
+        reg_max (int): N; edge distributions have N + 1 bins. Defaults to 32.
+        reg_scale (float): c of the weighting function. Defaults to 4.
+        up (float): a of the weighting function. Defaults to 0.5.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(
+        self,
+        num_layers: int = 6,
+        layer_cfg: Optional[dict] = None,
+        eval_idx: int = -1,
+        reg_max: int = 32,
+        reg_scale: float = 4.0,
+        up: float = 0.5,
+        init_cfg=None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        layer_cfg = dict(layer_cfg or {})
+        self.num_layers = num_layers
+        self.eval_idx = eval_idx if eval_idx >= 0 else num_layers + eval_idx
+        if not 0 <= self.eval_idx < num_layers:
+            raise ValueError(
+                f'eval_idx {eval_idx} is outside the {num_layers} layers'
+            )
+        self.layers = nn.ModuleList(
+            DFineDecoderLayer(**layer_cfg) for _ in range(num_layers)
+        )
+        self.embed_dims = self.layers[0].norm1.normalized_shape[0]
+        self.query_pos_head = MLP(4, 2 * self.embed_dims, self.embed_dims, 2)
+        self.reg_max = reg_max
+        # non-trainable parameters, as in the official checkpoints
+        self.up = nn.Parameter(torch.tensor([up]), requires_grad=False)
+        self.reg_scale = nn.Parameter(
+            torch.tensor([reg_scale]), requires_grad=False
+        )
+        for layer in self.query_pos_head.layers:
+            nn.init.xavier_uniform_(layer.weight)
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        for layer in self.query_pos_head.layers:
+            nn.init.xavier_uniform_(layer.weight)
+
+    def forward(
+        self,
+        query: Tensor,
+        reference_points: Tensor,
+        value: Tensor,
+        spatial_shapes: Sequence[Tuple[int, int]],
+        reg_branches: nn.ModuleList,
+        pre_reg_branch: nn.Module,
+        attn_mask: Optional[Tensor] = None,
+    ) -> Dict[str, Tensor]:
+        """Decode the queries.
+
+        Args:
+            query (Tensor): Initial content queries, shape (B, Q, C).
+            reference_points (Tensor): Initial boxes, shape (B, Q, 4),
+                cxcywh in [0, 1], detached.
+            value (Tensor): Encoder memory, shape (B, S, C).
+            spatial_shapes (Sequence[tuple[int, int]]): (h, w) per level.
+            reg_branches (nn.ModuleList): One distribution branch per layer,
+                (..., C) -> (..., 4 * (N + 1)).
+            pre_reg_branch (nn.Module): Layer 0's classic box branch,
+                (..., C) -> (..., 4).
+            attn_mask (Tensor, optional): Bool (Q, Q) self-attention mask,
+                True where not allowed. Defaults to None.
+
+        Returns:
+            dict: With R = L in training and eval_idx + 1 in eval:
+
+            - hidden_states (Tensor): (R, B, Q, C) layer outputs.
+            - references (Tensor): (R, B, Q, 4) boxes per layer, cxcywh.
+            - corners (Tensor): (R, B, Q, 4 * (N + 1)) distribution logits.
+            - pre_references (Tensor): (B, Q, 4) layer 0's classic boxes.
+            - anchors (Tensor): (B, Q, 4) the detached FDR anchors.
+        """
+        num_run = self.num_layers if self.training else self.eval_idx + 1
+        project = weighting_function(self.reg_max, self.up, self.reg_scale)
+        project = project.to(value.dtype)
+        reference = reference_points
+        prev_query = prev_corners = 0.0
+        anchors = pre_references = None
+        states, boxes, all_corners = [], [], []
+        for index in range(num_run):
+            query_pos = self.query_pos_head(reference).clamp(-10, 10)
+            query = self.layers[index](
+                query, query_pos, reference, value, spatial_shapes, attn_mask
+            )
+            if index == 0:
+                pre_references = fdr_initial_boxes(
+                    pre_reg_branch, query, reference
+                )
+                anchors = pre_references.detach()
+            corners, layer_boxes = fdr_refine(
+                reg_branches[index],
+                query,
+                prev_query,
+                prev_corners,
+                anchors,
+                project,
+                self.reg_scale,
+            )
+            states.append(query)
+            boxes.append(layer_boxes)
+            all_corners.append(corners)
+            prev_corners = corners
+            reference = layer_boxes.detach()
+            prev_query = query.detach()
+        return dict(
+            hidden_states=torch.stack(states),
+            references=torch.stack(boxes),
+            corners=torch.stack(all_corners),
+            pre_references=pre_references,
+            anchors=anchors,
+        )
+
+    def switch_to_deploy(self) -> None:
+        """Drop the layers after ``eval_idx``; inference never runs them."""
+        self.layers = self.layers[: self.eval_idx + 1]
+        self.num_layers = len(self.layers)

@@ -1,0 +1,321 @@
+"""Building blocks of the PP-HGNetV2 backbone, as used by D-FINE.
+
+Written after the behaviour of ``src/nn/backbone/hgnetv2.py`` in the official
+D-FINE repo (https://github.com/Peterande/D-FINE, Apache-2.0), whose module
+names are kept so that official checkpoints load without renaming:
+``conv``, ``bn``, ``lab``, ``conv1``/``conv2``, ``stem1`` ... ``stem4``,
+``downsample``, ``blocks``, ``layers``, ``aggregation``.
+
+Differences from upstream (none changes an output):
+
+* Modules that the official code sets to ``nn.Identity`` (the activation and
+  the learnable affine block of a conv without activation, the downsample of
+  the first stage) are ``None`` here and skipped in ``forward``.
+* ReLU runs in place, the learnable affine block is one fused ``addcmul``.
+* The dead code paths of upstream (the ``'same'`` padding option, the
+  ``'ese'`` aggregation, drop path) are not ported.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .frozen_batch_norm import FrozenBatchNorm2d
+
+
+class LearnableAffineBlock(nn.Module):
+    """Scalar affine map ``y = scale * x + bias`` with learnable scalars.
+
+    Args:
+        scale_value (float): Initial scale. Defaults to 1.0.
+        bias_value (float): Initial bias. Defaults to 0.0.
+    """
+
+    def __init__(self, scale_value: float = 1.0, bias_value: float = 0.0):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor([scale_value]))
+        self.bias = nn.Parameter(torch.tensor([bias_value]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.addcmul(self.bias, x, self.scale)
+
+
+class ConvBNAct(nn.Module):
+    """Conv2d (no bias) -> BatchNorm2d -> optional ReLU -> optional LAB.
+
+    The padding is ``(kernel_size - 1) // 2`` on every side, hence none for
+    the 2x2 convs of the stem. The learnable affine block (LAB) only exists
+    when the conv is activated: ``use_lab`` is ignored when ``use_act`` is
+    False, as upstream.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        kernel_size (int): Square kernel size.
+        stride (int): Convolution stride. Defaults to 1.
+        groups (int): Convolution groups. Defaults to 1.
+        use_act (bool): Apply ReLU after the norm. Defaults to True.
+        use_lab (bool): Apply a learnable affine block after the ReLU.
+            Defaults to False.
+        freeze_norm (bool): Use :class:`FrozenBatchNorm2d` instead of
+            ``nn.BatchNorm2d``. Defaults to False.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        groups: int = 1,
+        use_act: bool = True,
+        use_lab: bool = False,
+        freeze_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=(kernel_size - 1) // 2,
+            groups=groups,
+            bias=False,
+        )
+        norm_layer = FrozenBatchNorm2d if freeze_norm else nn.BatchNorm2d
+        self.bn = norm_layer(out_channels)
+        self.act = nn.ReLU(inplace=True) if use_act else None
+        self.lab = LearnableAffineBlock() if use_act and use_lab else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.bn(self.conv(x))
+        if self.act is not None:
+            x = self.act(x)
+        if self.lab is not None:
+            x = self.lab(x)
+        return x
+
+
+class LightConvBNAct(nn.Module):
+    """A 1x1 conv without activation, then an activated depthwise conv.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels (also the depthwise groups).
+        kernel_size (int): Kernel size of the depthwise conv.
+        use_lab (bool): LAB after the depthwise conv (the 1x1 conv never has
+            one). Defaults to False.
+        freeze_norm (bool): Use frozen norms. Defaults to False.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        use_lab: bool = False,
+        freeze_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        self.conv1 = ConvBNAct(
+            in_channels,
+            out_channels,
+            1,
+            use_act=False,
+            freeze_norm=freeze_norm,
+        )
+        self.conv2 = ConvBNAct(
+            out_channels,
+            out_channels,
+            kernel_size,
+            groups=out_channels,
+            use_lab=use_lab,
+            freeze_norm=freeze_norm,
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv2(self.conv1(x))
+
+
+class StemBlock(nn.Module):
+    """The stride-4 stem of HGNetV2.
+
+    ``stem1`` (3x3, stride 2) is followed by a one-pixel zero pad on the
+    right and bottom, then two branches whose outputs are concatenated as
+    ``[pool branch, conv branch]``: a 2x2 stride-1 max-pool, and ``stem2a``
+    (2x2) -> right/bottom zero pad -> ``stem2b`` (2x2). ``stem3`` (3x3,
+    stride 2) and ``stem4`` (1x1) finish. Every conv is activated.
+
+    Args:
+        in_channels (int): Input channels.
+        mid_channels (int): Channels inside the stem.
+        out_channels (int): Output channels.
+        use_lab (bool): LAB after every conv. Defaults to False.
+        freeze_norm (bool): Use frozen norms. Defaults to False.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        mid_channels: int,
+        out_channels: int,
+        use_lab: bool = False,
+        freeze_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        cfg = dict(use_lab=use_lab, freeze_norm=freeze_norm)
+        half = mid_channels // 2
+        self.stem1 = ConvBNAct(in_channels, mid_channels, 3, 2, **cfg)
+        self.stem2a = ConvBNAct(mid_channels, half, 2, **cfg)
+        self.stem2b = ConvBNAct(half, mid_channels, 2, **cfg)
+        self.stem3 = ConvBNAct(2 * mid_channels, mid_channels, 3, 2, **cfg)
+        self.stem4 = ConvBNAct(mid_channels, out_channels, 1, **cfg)
+        # NOTE: upstream sets ceil_mode=True. With a 2x2 kernel and stride 1
+        # both modes give an output one pixel smaller than the (padded)
+        # input, so the result is identical; ceil_mode=False avoids the ONNX
+        # export failure of upstream issue #260 (``get_pool_ceil_padding``).
+        self.pool = nn.MaxPool2d(kernel_size=2, stride=1, ceil_mode=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.pad(self.stem1(x), (0, 1, 0, 1))
+        branch_conv = F.pad(self.stem2a(x), (0, 1, 0, 1))
+        branch_conv = self.stem2b(branch_conv)
+        x = torch.cat([self.pool(x), branch_conv], dim=1)
+        return self.stem4(self.stem3(x))
+
+
+class HGBlock(nn.Module):
+    """One HG block: a chain of convs, concatenation and a 2-conv squeeze.
+
+    ``layer_num`` convs run one after the other (the first ``in -> mid``,
+    the others ``mid -> mid``); the block input and all their outputs are
+    concatenated (``in + layer_num * mid`` channels) and aggregated by a
+    1x1 conv to ``out // 2`` and a 1x1 conv to ``out`` (upstream's ``'se'``
+    aggregation, ``aggregation.0`` and ``aggregation.1``). The block input
+    is added to the result when ``residual``.
+
+    Args:
+        in_channels (int): Input channels.
+        mid_channels (int): Output channels of each conv of the chain.
+        out_channels (int): Output channels.
+        layer_num (int): Number of convs in the chain.
+        kernel_size (int): Kernel size of the chain convs.
+        residual (bool): Add the block input to the output. Defaults to
+            False.
+        light_block (bool): Use :class:`LightConvBNAct` (1x1 + depthwise)
+            for the chain instead of a full conv. Defaults to False.
+        use_lab (bool): LAB after every activated conv. Defaults to False.
+        freeze_norm (bool): Use frozen norms. Defaults to False.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        mid_channels: int,
+        out_channels: int,
+        layer_num: int,
+        kernel_size: int,
+        residual: bool = False,
+        light_block: bool = False,
+        use_lab: bool = False,
+        freeze_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        self.residual = residual
+        cfg = dict(use_lab=use_lab, freeze_norm=freeze_norm)
+        layer_type = LightConvBNAct if light_block else ConvBNAct
+        self.layers = nn.ModuleList(
+            layer_type(
+                in_channels if i == 0 else mid_channels,
+                mid_channels,
+                kernel_size,
+                **cfg,
+            )
+            for i in range(layer_num)
+        )
+        total_channels = in_channels + layer_num * mid_channels
+        self.aggregation = nn.Sequential(
+            ConvBNAct(total_channels, out_channels // 2, 1, **cfg),
+            ConvBNAct(out_channels // 2, out_channels, 1, **cfg),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        features = [x]
+        y = x
+        for layer in self.layers:
+            y = layer(y)
+            features.append(y)
+        y = self.aggregation(torch.cat(features, dim=1))
+        if self.residual:
+            y = y + x
+        return y
+
+
+class HGStage(nn.Module):
+    """An optional depthwise stride-2 downsample followed by HG blocks.
+
+    The downsample is a 3x3 depthwise conv on ``in_channels`` without
+    activation (hence without LAB). The first block maps ``in -> out`` and
+    has no residual; the others map ``out -> out`` with a residual.
+
+    Args:
+        in_channels (int): Input channels.
+        mid_channels (int): Chain channels of the blocks.
+        out_channels (int): Output channels.
+        num_blocks (int): Number of HG blocks.
+        downsample (bool): Halve the resolution first.
+        light_block (bool): Blocks use light (1x1 + depthwise) convs.
+        kernel_size (int): Kernel size of the block convs.
+        layer_num (int): Convs per block.
+        use_lab (bool): LAB after every activated conv. Defaults to False.
+        freeze_norm (bool): Use frozen norms. Defaults to False.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        mid_channels: int,
+        out_channels: int,
+        num_blocks: int,
+        downsample: bool,
+        light_block: bool,
+        kernel_size: int,
+        layer_num: int,
+        use_lab: bool = False,
+        freeze_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        self.downsample = (
+            ConvBNAct(
+                in_channels,
+                in_channels,
+                3,
+                stride=2,
+                groups=in_channels,
+                use_act=False,
+                freeze_norm=freeze_norm,
+            )
+            if downsample
+            else None
+        )
+        self.blocks = nn.Sequential(
+            *(
+                HGBlock(
+                    in_channels if i == 0 else out_channels,
+                    mid_channels,
+                    out_channels,
+                    layer_num,
+                    kernel_size,
+                    residual=i > 0,
+                    light_block=light_block,
+                    use_lab=use_lab,
+                    freeze_norm=freeze_norm,
+                )
+                for i in range(num_blocks)
+            )
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.downsample is not None:
+            x = self.downsample(x)
+        return self.blocks(x)

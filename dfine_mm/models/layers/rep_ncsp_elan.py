@@ -1,0 +1,95 @@
+"""RepNCSPELAN4: the FPN / PAN fusion block of the D-FINE hybrid encoder.
+
+Re-implemented from the description of ``RepNCSPELAN4`` in D-FINE
+(https://github.com/Peterande/D-FINE, Apache-2.0; the block comes from
+YOLOv9's GELAN). Sub-module names (``cv1`` .. ``cv4``, ``cv2.0`` /
+``cv2.1``, ``cv3.0`` / ``cv3.1``) equal the official ones so official
+checkpoints load without renaming.
+"""
+
+import torch
+from mmdet.utils import OptConfigType
+from torch import Tensor, nn
+
+from .conv_norm_layer import ConvNormLayer
+from .csp_rep_layer import CSPRepLayer
+
+
+class RepNCSPELAN4(nn.Module):
+    """CSP-ELAN block with two chained CSP + 3x3 conv branches.
+
+    Data flow (``c = mid_channels // 2``, ``b = branch_channels``)::
+
+        x --cv1 (1x1)--> [y0 | y1]            (c channels each)
+        y2 = cv2(y1)     CSPRepLayer(c -> b) then 3x3 Conv-BN-act
+        y3 = cv3(y2)     CSPRepLayer(b -> b) then 3x3 Conv-BN-act
+        out = cv4(cat[y0, y1, y2, y3])        1x1, 2c + 2b -> out
+
+    Args:
+        in_channels (int): Input channels (D-FINE: 2 * hidden_dim).
+        out_channels (int): Output channels (D-FINE: hidden_dim).
+        mid_channels (int): Output channels of ``cv1``, split in two equal
+            halves; must be even (D-FINE: 2 * hidden_dim).
+        branch_channels (int): Width of the two CSP branches (D-FINE:
+            ``round(expansion * hidden_dim // 2)``).
+        num_blocks (int): RepVGG bottlenecks per CSP layer. Defaults to 3.
+        act_cfg (:obj:`ConfigDict` or dict, optional): Activation of every
+            conv (D-FINE: SiLU); None means none. Defaults to None.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        mid_channels: int,
+        branch_channels: int,
+        num_blocks: int = 3,
+        act_cfg: OptConfigType = None,
+    ) -> None:
+        super().__init__()
+        if mid_channels % 2:
+            raise ValueError(
+                f'mid_channels must be even (it is split in two halves), '
+                f'got {mid_channels}'
+            )
+        self.split_channels = mid_channels // 2
+        self.cv1 = ConvNormLayer(in_channels, mid_channels, 1, act_cfg=act_cfg)
+        self.cv2 = nn.Sequential(
+            CSPRepLayer(
+                self.split_channels,
+                branch_channels,
+                num_blocks,
+                act_cfg=act_cfg,
+            ),
+            ConvNormLayer(
+                branch_channels, branch_channels, 3, act_cfg=act_cfg
+            ),
+        )
+        self.cv3 = nn.Sequential(
+            CSPRepLayer(
+                branch_channels, branch_channels, num_blocks, act_cfg=act_cfg
+            ),
+            ConvNormLayer(
+                branch_channels, branch_channels, 3, act_cfg=act_cfg
+            ),
+        )
+        self.cv4 = ConvNormLayer(
+            mid_channels + 2 * branch_channels,
+            out_channels,
+            1,
+            act_cfg=act_cfg,
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the block.
+
+        Args:
+            x (Tensor): Input, shape (B, in_channels, H, W).
+
+        Returns:
+            Tensor: Output, shape (B, out_channels, H, W).
+        """
+        y0, y1 = self.cv1(x).split(self.split_channels, dim=1)
+        y2 = self.cv2(y1)
+        y3 = self.cv3(y2)
+        return self.cv4(torch.cat((y0, y1, y2, y3), dim=1))

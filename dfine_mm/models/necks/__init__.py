@@ -1,0 +1,3 @@
+from .dfine_hybrid_encoder import DFineHybridEncoder
+
+__all__ = ['DFineHybridEncoder']

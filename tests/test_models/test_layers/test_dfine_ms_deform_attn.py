@@ -1,0 +1,94 @@
+import pytest
+import torch
+
+from dfine_mm.models.layers import DFineMSDeformableAttention
+
+SHAPES = ((8, 10), (4, 5), (2, 3))
+
+
+def _inputs(batch=2, queries=7, dims=32, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    length = sum(h * w for h, w in SHAPES)
+    query = torch.randn(batch, queries, dims, generator=gen)
+    value = torch.randn(batch, length, dims, generator=gen)
+    ref = torch.rand(batch, queries, 4, generator=gen) * 0.6 + 0.2
+    return query, ref, value
+
+
+def _perturb(module, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in (
+            module.sampling_offsets.weight,
+            module.sampling_offsets.bias,
+            module.attention_weights.weight,
+            module.attention_weights.bias,
+        ):
+            p.add_(torch.randn(p.shape, generator=gen) * 0.5)
+
+
+@pytest.mark.parametrize('method', ['default', 'discrete'])
+def test_matches_transformers(method):
+    from transformers import DFineConfig
+    from transformers.models.d_fine.modeling_d_fine import (
+        DFineMultiscaleDeformableAttention,
+    )
+
+    config = DFineConfig(
+        d_model=32,
+        decoder_attention_heads=4,
+        num_feature_levels=3,
+        decoder_n_points=[3, 6, 3],
+        decoder_method=method,
+    )
+    theirs = DFineMultiscaleDeformableAttention(config).eval()
+    ours = DFineMSDeformableAttention(32, 4, (3, 6, 3), method=method)
+    _perturb(ours)
+    missing = theirs.load_state_dict(ours.state_dict(), strict=True)
+    assert not missing.missing_keys
+    query, ref, value = _inputs()
+    shapes = torch.tensor(SHAPES)
+    expected, _ = theirs(
+        query,
+        reference_points=ref[:, :, None],
+        encoder_hidden_states=value,
+        spatial_shapes=shapes,
+        spatial_shapes_list=list(SHAPES),
+    )
+    got = ours(query, ref, value, SHAPES)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_initial_offsets_and_uniform_attention():
+    attn = DFineMSDeformableAttention(32, 4, (2, 3))
+    bias = attn.sampling_offsets.bias.view(4, 5, 2)
+    # head 0 looks right (+x), head 1 up-diagonal normalised to max 1
+    torch.testing.assert_close(bias[0, :, 0], torch.tensor([1.0, 2, 1, 2, 3]))
+    torch.testing.assert_close(
+        bias[1, 0], torch.tensor([0.0, 1.0]), atol=1e-6, rtol=0
+    )
+    assert torch.all(attn.attention_weights.weight == 0)
+    assert attn.num_points_scale.tolist() == pytest.approx(
+        [0.5, 0.5, 1 / 3, 1 / 3, 1 / 3]
+    )
+
+
+def test_discrete_freezes_offsets_and_validates():
+    attn = DFineMSDeformableAttention(32, 4, (3, 6, 3), method='discrete')
+    assert not attn.sampling_offsets.weight.requires_grad
+    with pytest.raises(ValueError, match='divisible'):
+        DFineMSDeformableAttention(30, 4)
+    with pytest.raises(ValueError, match='discrete'):
+        DFineMSDeformableAttention(32, 4, method='nearest')
+
+
+def test_output_shape_and_gradients():
+    attn = DFineMSDeformableAttention(32, 4, (3, 6, 3))
+    _perturb(attn)
+    query, ref, value = _inputs()
+    value.requires_grad_(True)
+    out = attn(query, ref, value, SHAPES)
+    assert out.shape == (2, 7, 32)
+    out.sum().backward()
+    assert value.grad.abs().sum() > 0
+    assert attn.sampling_offsets.weight.grad.abs().sum() > 0
