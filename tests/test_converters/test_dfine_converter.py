@@ -121,7 +121,7 @@ def test_transformers_safetensors_file_and_directory(tmp_path):
     from safetensors.torch import save_file
 
     pytest.importorskip('transformers')
-    from helpers.transformers_dfine import (
+    from dfine_mm.testing import (
         build_transformers_dfine,
     )
 

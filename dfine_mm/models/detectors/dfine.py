@@ -123,6 +123,33 @@ class DFINE(DetectionTransformer):
     # ------------------------------------------------------------------
     # DetectionTransformer pipeline
     # ------------------------------------------------------------------
+    def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor]:
+        """Backbone + hybrid encoder, after checking the input.
+
+        Args:
+            batch_inputs (Tensor): Images (B, 3, H, W), RGB in [0, 1], H and
+                W divisible by 32.
+
+        Raises:
+            ValueError: For another number of channels or a side that is
+                not divisible by 32.
+        """
+        if batch_inputs.dim() != 4 or batch_inputs.shape[1] != 3:
+            raise ValueError(
+                'D-FINE takes images of shape (B, 3, H, W), got '
+                f'{tuple(batch_inputs.shape)}; convert grey or RGBA images '
+                'to 3-channel RGB'
+            )
+        height, width = batch_inputs.shape[-2:]
+        if int(height) % 32 or int(width) % 32:
+            raise ValueError(
+                f'D-FINE needs image sides divisible by 32 (the stride of '
+                f'its coarsest level), got {int(height)}x{int(width)}; '
+                'resize to such a size or set '
+                'data_preprocessor.pad_size_divisor=32'
+            )
+        return super().extract_feat(batch_inputs)
+
     def forward_transformer(
         self, img_feats: Tuple[Tensor], batch_data_samples: OptSampleList
     ) -> Dict:

@@ -29,7 +29,7 @@ from dfine_mm.converters.dfine import (
 from dfine_mm.datasets.synthetic import render_image
 
 pytest.importorskip('transformers')
-from helpers.transformers_dfine import (  # noqa: E402
+from dfine_mm.testing import (  # noqa: E402
     build_transformers_dfine,
     perturb_,
 )

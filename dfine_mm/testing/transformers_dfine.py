@@ -45,7 +45,7 @@ _THREE = dict(
     num_feature_levels=3,
     decoder_n_points=[3, 6, 3],
 )
-VARIANTS = {
+TRANSFORMERS_VARIANTS = {
     'n': dict(
         arch='B0', lab=True, out_indices=[3, 4], frozen_bn=False,
         encoder_in_channels=[512, 1024], feat_strides=[16, 32],
@@ -81,7 +81,7 @@ def build_transformers_dfine(variant: str, num_labels: int = 80):
     """``DFineForObjectDetection`` of a variant, randomly initialised."""
     import transformers
 
-    settings = dict(VARIANTS[variant])
+    settings = dict(TRANSFORMERS_VARIANTS[variant])
     arch = settings.pop('arch')
     backbone = transformers.HGNetV2Config(
         **HGNET_ARCHS[arch],
