@@ -56,7 +56,7 @@ def test_official_layout_loads_strictly(variant, deploy):
     assert is_deploy_form(converted) == deploy
     model = build_variant_model(variant)
     if deploy:
-        model.switch_to_deploy()
+        model.switch_to_deploy(fuse_backbone=False)
     model.load_state_dict(converted, strict=True)
     # every tensor arrives unchanged (the dropped ones are derived buffers)
     state = model.state_dict()

@@ -7,7 +7,9 @@ Example::
 
 Counts with mmengine's ``FlopAnalyzer`` on the network forward (logits and
 boxes, no post-processing), batch 1 at ``--shape`` (default 640 640), after
-``switch_to_deploy()`` as the original's ``get_info.py`` does. mmengine
+``switch_to_deploy(fuse_backbone=False)``, the form of the original's
+``deploy()`` that its ``get_info.py`` counts (``--fuse-backbone`` also
+folds the backbone's norms). mmengine
 counts one multiply-add as one FLOP; the published D-FINE numbers come from
 ``calflops``, which counts two, so both are printed.
 """
@@ -35,6 +37,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config', help='model config file')
     parser.add_argument('--shape', type=int, nargs=2, default=(640, 640))
+    parser.add_argument('--fuse-backbone', action='store_true')
     args = parser.parse_args()
 
     from mmdet.registry import MODELS
@@ -44,7 +47,7 @@ def main():
 
     register_all_modules()
     model = MODELS.build(Config.fromfile(args.config).model).eval()
-    model.switch_to_deploy()
+    model.switch_to_deploy(fuse_backbone=args.fuse_backbone)
     params = sum(p.numel() for p in model.parameters())
     images = torch.rand(1, 3, *args.shape)
     analyzer = FlopAnalyzer(TensorForward(model), (images,))

@@ -14,7 +14,8 @@ Examples::
 
 The output is an mmengine checkpoint ``{'state_dict': ..., 'meta': ...}``
 that loads with strict key matching into the model of the variant's config
-(after ``model.switch_to_deploy()`` for deploy-mode sources).
+(after ``model.switch_to_deploy(fuse_backbone=False)`` for deploy-mode
+sources, as the original's ``deploy()`` leaves the backbone unfused).
 """
 
 import argparse
@@ -80,7 +81,7 @@ def convert(args: argparse.Namespace) -> str:
         if not args.no_check:
             model = build_variant_model(variant, num_classes)
             if deploy:
-                model.switch_to_deploy()
+                model.switch_to_deploy(fuse_backbone=False)
             hint = (
                 f' (its shapes are those of D-FINE-{detected.upper()}; use '
                 f'--variant {detected})'

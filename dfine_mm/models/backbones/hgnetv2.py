@@ -237,6 +237,17 @@ class HGNetV2(BaseModule):
                     module.eval()
         return self
 
+    def switch_to_deploy(self) -> None:
+        """Fold every norm into its conv for inference (eval mode).
+
+        Not part of the original's ``deploy()`` (which leaves the backbone
+        as it is): the state dict then holds biased convs without ``bn``.
+        """
+        self.eval()
+        for module in self.modules():
+            if module is not self and hasattr(module, 'switch_to_deploy'):
+                module.switch_to_deploy()
+
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         """Extract multi-level features.
 

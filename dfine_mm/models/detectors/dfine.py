@@ -325,11 +325,25 @@ class DFINE(DetectionTransformer):
             self._anchor_cache[key] = (anchors, valid)
         return anchors, valid
 
-    def switch_to_deploy(self) -> None:
-        """Fuse and prune for inference (mmdeploy calls this): the neck's
-        conv-BN/RepVGG fusion, the decoder's and head's unused layers."""
+    def switch_to_deploy(self, fuse_backbone: bool = True) -> None:
+        """Fuse and prune for inference (mmdeploy calls this).
+
+        The neck's conv-BN and RepVGG branches are fused, and the decoder
+        and head drop what inference never uses: the result has the key
+        layout of the original's ``deploy()``. With ``fuse_backbone`` the
+        backbone's norms are also folded into its convs (not done by the
+        original; outputs are the same).
+
+        Args:
+            fuse_backbone (bool): Fold the backbone's norms too. Load an
+                official deploy-mode checkpoint with False, then call
+                ``model.backbone.switch_to_deploy()``. Defaults to True.
+        """
         self.eval()
-        for module in (self.neck, self.decoder, self.bbox_head):
+        modules = [self.neck, self.decoder, self.bbox_head]
+        if fuse_backbone:
+            modules.append(self.backbone)
+        for module in modules:
             if hasattr(module, 'switch_to_deploy'):
                 module.switch_to_deploy()
 

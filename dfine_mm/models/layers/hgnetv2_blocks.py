@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .conv_norm_layer import fuse_conv_bn
 from .frozen_batch_norm import FrozenBatchNorm2d
 
 
@@ -38,6 +39,26 @@ class LearnableAffineBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.addcmul(self.bias, x, self.scale)
+
+
+class FoldedReLUAffine(nn.Module):
+    """``relu`` followed by a learnable affine block, after the affine
+    scale has been folded into the preceding conv: a clamp at the shift.
+
+    Args:
+        bound (Tensor): The affine shift b, shape (1,).
+        upper (bool): The folded scale was negative: clamp from above.
+    """
+
+    def __init__(self, bound: Tensor, upper: bool = False) -> None:
+        super().__init__()
+        self.register_buffer('bound', bound.detach().clone())
+        self.upper = upper
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.upper:
+            return torch.clamp_max_(x, self.bound)
+        return torch.clamp_min_(x, self.bound)
 
 
 class ConvBNAct(nn.Module):
@@ -87,8 +108,40 @@ class ConvBNAct(nn.Module):
         self.act = nn.ReLU(inplace=True) if use_act else None
         self.lab = LearnableAffineBlock() if use_act and use_lab else None
 
+    @torch.no_grad()
+    def switch_to_deploy(self) -> None:
+        """Fold the (eval-mode) norm into the conv: ``conv`` gains a bias,
+        ``bn`` goes away. Same outputs, one memory pass less."""
+        if self.bn is None:
+            return
+        weight, bias = fuse_conv_bn(self.conv.weight, self.bn)
+        conv = self.conv
+        fused = nn.Conv2d(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            groups=conv.groups,
+            bias=True,
+        ).to(weight)
+        fused.weight.copy_(weight)
+        fused.bias.copy_(bias)
+        self.conv, self.bn = fused, None
+        if self.lab is not None and self.act is not None:
+            # s * relu(c) + b == clamp_min(s * c + b, b) for s > 0 (and
+            # clamp_max for s < 0): scale the conv, one clamp replaces
+            # ReLU + affine.
+            scale, shift = self.lab.scale, self.lab.bias
+            fused.weight.mul_(scale)
+            fused.bias.mul_(scale).add_(shift)
+            self.act = FoldedReLUAffine(shift, upper=bool(scale < 0))
+            self.lab = None
+
     def forward(self, x: Tensor) -> Tensor:
-        x = self.bn(self.conv(x))
+        x = self.conv(x)
+        if self.bn is not None:
+            x = self.bn(x)
         if self.act is not None:
             x = self.act(x)
         if self.lab is not None:

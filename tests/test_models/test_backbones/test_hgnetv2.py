@@ -12,6 +12,7 @@ from dfine_mm.converters.backbone_keys import (
 )
 from dfine_mm.models.backbones import HGNetV2
 from dfine_mm.models.layers.frozen_batch_norm import FrozenBatchNorm2d
+from dfine_mm.testing.transformers_dfine import HGNET_ARCHS
 
 REPO_ROOT = osp.dirname(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -89,38 +90,6 @@ def test_official_key_layout(variant):
 
 # -- parity with transformers' D-FINE backbone ------------------------------
 
-# transformers HGNetV2Config kwargs for the B0 / B2 / B4 archs (the values of
-# transformers' D-FINE conversion script, i.e. spec table a.2).
-TF_ARCHS = {
-    'B0': dict(
-        stem_channels=[3, 16, 16],
-        stage_in_channels=[16, 64, 256, 512],
-        stage_mid_channels=[16, 32, 64, 128],
-        stage_out_channels=[64, 256, 512, 1024],
-        stage_num_blocks=[1, 1, 2, 1],
-        stage_numb_of_layers=[3, 3, 3, 3],
-        hidden_sizes=[64, 256, 512, 1024],
-    ),
-    'B2': dict(
-        stem_channels=[3, 24, 32],
-        stage_in_channels=[32, 96, 384, 768],
-        stage_mid_channels=[32, 64, 128, 256],
-        stage_out_channels=[96, 384, 768, 1536],
-        stage_num_blocks=[1, 1, 3, 1],
-        stage_numb_of_layers=[4, 4, 4, 4],
-        hidden_sizes=[96, 384, 768, 1536],
-    ),
-    'B4': dict(
-        stem_channels=[3, 32, 48],
-        stage_in_channels=[48, 128, 512, 1024],
-        stage_mid_channels=[48, 96, 192, 384],
-        stage_out_channels=[128, 512, 1024, 2048],
-        stage_num_blocks=[1, 1, 3, 1],
-        stage_numb_of_layers=[6, 6, 6, 6],
-        hidden_sizes=[128, 512, 1024, 2048],
-    ),
-}
-
 
 def _transformers_backbone(arch, use_lab, frozen_bn):
     """transformers' D-FINE backbone, built as ``DFineConvEncoder`` does,
@@ -130,7 +99,8 @@ def _transformers_backbone(arch, use_lab, frozen_bn):
     from transformers.models.d_fine.modeling_d_fine import DFineConvEncoder
 
     backbone_cfg = transformers.HGNetV2Config(
-        **TF_ARCHS[arch],
+        **HGNET_ARCHS[arch],
+        hidden_sizes=HGNET_ARCHS[arch]['stage_out_channels'],
         use_learnable_affine_block=use_lab,
         out_indices=[1, 2, 3, 4],
     )
