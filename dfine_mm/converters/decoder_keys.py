@@ -11,8 +11,9 @@ the head (``bbox_head.*`` branches, LQE).
 import re
 from typing import Dict, List, Optional, Tuple
 
-import torch
 from torch import Tensor
+
+from .qkv import pack_qkv
 
 Rule = Tuple[str, Optional[str]]  # (pattern, replacement or None = drop)
 
@@ -143,13 +144,8 @@ def merge_transformers_qkv(
             parts.setdefault((layer, kind), {})[which] = value
     packed = {}
     for (layer, kind), qkv in parts.items():
-        if set(qkv) != {'q', 'k', 'v'}:
-            raise KeyError(
-                f'decoder layer {layer} lacks some of q/k/v_proj.{kind}'
-            )
-        packed[f'decoder.layers.{layer}.self_attn.in_proj_{kind}'] = torch.cat(
-            [qkv['q'], qkv['k'], qkv['v']]
-        )
+        target = f'decoder.layers.{layer}.self_attn.in_proj_{kind}'
+        packed[target] = pack_qkv(qkv, target)
     return packed
 
 

@@ -24,8 +24,9 @@ import re
 from collections import OrderedDict
 from typing import Dict, Mapping, Optional, Tuple
 
-import torch
 from torch import Tensor
+
+from .qkv import pack_qkv
 
 # Parameter / buffer names of a BatchNorm, of a Conv-BN layer in training
 # form, and in either form.
@@ -240,13 +241,7 @@ def convert_transformers_encoder_state_dict(
             converted.setdefault(target, None)  # keep the key order
             qkv_parts.setdefault(target, {})[part] = value
     for target, parts in qkv_parts.items():
-        missing = [p for p in 'qkv' if p not in parts]
-        if missing:
-            raise KeyError(
-                f'{target!r}: the transformers state dict lacks the '
-                f'{missing} projection(s) needed to pack q, k, v'
-            )
-        converted[target] = torch.cat([parts[p] for p in 'qkv'], dim=0)
+        converted[target] = pack_qkv(parts, target)
     return converted
 
 
