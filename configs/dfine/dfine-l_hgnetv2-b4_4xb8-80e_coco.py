@@ -61,21 +61,19 @@ model = dict(
         reg_max=32,
         eval_idx=-1,
         loss_cls=dict(
-            type='VarifocalLoss',
-            use_sigmoid=True,
-            alpha=0.75,
-            gamma=2.0,
-            iou_weighted=True,
-            loss_weight=1.0,
+            type='DFineVarifocalLoss', alpha=0.75, gamma=2.0, loss_weight=1.0
         ),
         loss_bbox=dict(type='L1Loss', loss_weight=5.0),
         loss_iou=dict(type='GIoULoss', loss_weight=2.0),
+        loss_fgl=dict(type='DFineFGLLoss', loss_weight=0.15),
+        loss_ddf=dict(type='DFineDDFLoss', temperature=5.0, loss_weight=1.5),
+        union_matching=True,  # GO-LSD
     ),
     train_cfg=dict(
         assigner=dict(
             type='HungarianAssigner',
             match_costs=[
-                dict(type='FocalLossCost', weight=2.0),
+                dict(type='FocalLossCost', weight=2.0, eps=1e-8),
                 dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
                 dict(type='IoUCost', iou_mode='giou', weight=2.0),
             ],

@@ -1,6 +1,6 @@
 """Prediction head of D-FINE: class scores with LQE, FDR distributions."""
 
-from typing import Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from mmcv.cnn import Linear
@@ -8,15 +8,22 @@ from mmdet.models.dense_heads import DINOHead
 from mmdet.models.layers.transformer.utils import MLP
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
-from mmdet.utils import InstanceList, OptConfigType
+from mmdet.utils import ConfigType, InstanceList, OptConfigType
 from mmengine.model import bias_init_with_prob
 from torch import Tensor, nn
 
 from ..layers.dfine_lqe import DFineLQE
+from .fdr_loss_mixin import FDRLossMixin
+
+DEFAULT_LOSS_CLS = dict(
+    type='DFineVarifocalLoss', alpha=0.75, gamma=2.0, loss_weight=1.0
+)
+DEFAULT_LOSS_FGL = dict(type='DFineFGLLoss', loss_weight=0.15)
+DEFAULT_LOSS_DDF = dict(type='DFineDDFLoss', temperature=5.0, loss_weight=1.5)
 
 
 @MODELS.register_module()
-class DFineHead(DINOHead):
+class DFineHead(FDRLossMixin, DINOHead):
     """Head of D-FINE (arXiv 2410.13842).
 
     Holds every prediction branch of the model; the detector and the decoder
@@ -35,6 +42,10 @@ class DFineHead(DINOHead):
     Post-processing is mmdet's (top-``max_per_img`` over sigmoid scores of
     queries x classes); unlike the original it clamps boxes to the image.
 
+    Training losses are GO-LSD's (:class:`FDRLossMixin`): varifocal, L1,
+    GIoU, FGL and DDF on every decoder layer, the layer-0 head (``pre_``),
+    the encoder proposals (``enc_``) and the denoising queries (``dn_``).
+
     Args:
         num_classes (int): Number of classes K.
         embed_dims (int): Channels C. Defaults to 256.
@@ -45,7 +56,16 @@ class DFineHead(DINOHead):
         lqe_cfg (dict, optional): Keyword arguments of :class:`DFineLQE`
             other than ``reg_max``, over the defaults ``dict(topk=4,
             hidden_dim=64, num_layers=2)``. Defaults to None.
-        **kwargs: Passed to mmdet's ``DINOHead`` (losses, train/test cfg).
+        loss_cls (dict): Classification loss. Defaults to
+            :class:`DFineVarifocalLoss` (alpha 0.75, gamma 2, weight 1).
+        loss_fgl (dict, optional): FGL config; None leaves it out.
+            Defaults to ``DFineFGLLoss`` with weight 0.15.
+        loss_ddf (dict, optional): DDF config; None leaves it out.
+            Defaults to ``DFineDDFLoss`` with T 5 and weight 1.5.
+        union_matching (bool): Box and distribution losses use the union
+            of all outputs' matchings (GO-LSD). Defaults to True.
+        **kwargs: Passed to mmdet's ``DINOHead`` (``loss_bbox``,
+            ``loss_iou``, train/test cfg).
     """
 
     def __init__(
@@ -54,9 +74,14 @@ class DFineHead(DINOHead):
         reg_max: int = 32,
         eval_idx: int = -1,
         lqe_cfg: OptConfigType = None,
+        loss_cls: ConfigType = DEFAULT_LOSS_CLS,
+        loss_fgl: OptConfigType = DEFAULT_LOSS_FGL,
+        loss_ddf: OptConfigType = DEFAULT_LOSS_DDF,
+        union_matching: bool = True,
         **kwargs,
     ) -> None:
         self.reg_max = reg_max
+        self.union_matching = union_matching
         self.lqe_cfg = dict(topk=4, hidden_dim=64, num_layers=2)
         self.lqe_cfg.update(lqe_cfg or {})
         num_layers = kwargs.get('num_pred_layer', 6)
@@ -65,7 +90,9 @@ class DFineHead(DINOHead):
             raise ValueError(
                 f'eval_idx {eval_idx} is outside the {num_layers} layers'
             )
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, loss_cls=dict(loss_cls), **kwargs)
+        self.loss_fgl = MODELS.build(loss_fgl) if loss_fgl else None
+        self.loss_ddf = MODELS.build(loss_ddf) if loss_ddf else None
 
     def _init_layers(self) -> None:
         """Build the branches (called by mmdet's ``DETRHead.__init__``)."""
@@ -135,6 +162,58 @@ class DFineHead(DINOHead):
             )
         ]
         return torch.stack(scores), references
+
+    def loss(
+        self,
+        hidden_states: Tensor,
+        references: Tensor,
+        corners: Tensor,
+        pre_references: Tensor,
+        anchors: Tensor,
+        fdr_params: Tuple[Tensor, Tensor],
+        enc_outputs_class: Tensor,
+        enc_outputs_coord: Tensor,
+        batch_data_samples: SampleList,
+        dn_meta: Optional[Dict] = None,
+    ) -> Dict[str, Tensor]:
+        """Training losses of a batch.
+
+        Args:
+            hidden_states (Tensor): (L, B, Q', C) decoder layer outputs,
+                Q' = D + Q (denoising queries first).
+            references (Tensor): (L, B, Q', 4) boxes, cxcywh normalised.
+            corners (Tensor): (L, B, Q', 4 * (N + 1)) edge logits.
+            pre_references (Tensor): (B, Q', 4) boxes of the layer-0 head.
+            anchors (Tensor): (B, Q', 4) detached FDR anchors.
+            fdr_params (tuple[Tensor]): The decoder's ``(up, reg_scale)``.
+            enc_outputs_class (Tensor): (B, Q, K) logits of the selected
+                encoder positions.
+            enc_outputs_coord (Tensor): (B, Q, 4) their boxes, cxcywh.
+            batch_data_samples (list[:obj:`DetDataSample`]): Ground truth
+                and image metas.
+            dn_meta (dict, optional): Denoising layout; None without.
+
+        Returns:
+            dict[str, Tensor]: See :meth:`FDRLossMixin.fdr_loss`.
+        """
+        batch_gt_instances = [s.gt_instances for s in batch_data_samples]
+        batch_img_metas = [s.metainfo for s in batch_data_samples]
+        scores, boxes = self(hidden_states, references, corners)
+        pre_scores = self.cls_branches[0](hidden_states[0])
+        return self.fdr_loss(
+            scores,
+            boxes,
+            corners,
+            anchors,
+            pre_scores,
+            pre_references,
+            enc_outputs_class,
+            enc_outputs_coord,
+            fdr_params,
+            batch_gt_instances,
+            batch_img_metas,
+            dn_meta,
+        )
 
     def predict(
         self,

@@ -7,7 +7,7 @@ import torch
 from mmcv.cnn import build_norm_layer
 from mmdet.models.detectors import DetectionTransformer
 from mmdet.registry import MODELS
-from mmdet.structures import OptSampleList
+from mmdet.structures import OptSampleList, SampleList
 from mmdet.utils import OptConfigType
 from torch import Tensor, nn
 
@@ -169,7 +169,8 @@ class DFINE(DetectionTransformer):
         Returns:
             dict: Inputs of the head: ``hidden_states``, ``references``,
             ``corners``; in training also ``pre_references``, ``anchors``,
-            ``enc_outputs_class``, ``enc_outputs_coord`` and ``dn_meta``.
+            ``fdr_params``, ``enc_outputs_class``, ``enc_outputs_coord``
+            and ``dn_meta``.
         """
         encoder_inputs, decoder_inputs = self.pre_transformer(img_feats)
         memory = self.forward_encoder(**encoder_inputs)['memory']
@@ -284,10 +285,31 @@ class DFINE(DetectionTransformer):
             pre_reg_branch=self.bbox_head.pre_reg_branch,
             attn_mask=attn_mask,
         )
-        if not self.training:
+        if self.training:
+            out['fdr_params'] = (self.decoder.up, self.decoder.reg_scale)
+        else:
             out.pop('pre_references')
             out.pop('anchors')
         return out
+
+    def loss(
+        self, batch_inputs: Tensor, batch_data_samples: SampleList
+    ) -> Dict[str, Tensor]:
+        """Training losses (see ``DFineHead.loss``).
+
+        A batch without any ground truth has no denoising queries; the
+        denoising embedding then gets a zero loss so that every parameter
+        still receives a gradient (distributed training needs this).
+        """
+        img_feats = self.extract_feat(batch_inputs)
+        head_inputs = self.forward_transformer(img_feats, batch_data_samples)
+        losses = self.bbox_head.loss(
+            **head_inputs, batch_data_samples=batch_data_samples
+        )
+        if self.dn_query_generator is not None and not head_inputs['dn_meta']:
+            weight = self.dn_query_generator.label_embedding.weight
+            losses['dn_loss_cls'] = weight.sum() * 0.0
+        return losses
 
     def _anchors(
         self, spatial_shapes: Shapes, like: Tensor

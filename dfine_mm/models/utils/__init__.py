@@ -6,6 +6,7 @@ from .fdr import (
     fdr_refine,
     weighting_function,
 )
+from .go_lsd import go_lsd_union
 
 __all__ = [
     'bbox2distance',
@@ -13,5 +14,6 @@ __all__ = [
     'distribution_integral',
     'fdr_initial_boxes',
     'fdr_refine',
+    'go_lsd_union',
     'weighting_function',
 ]

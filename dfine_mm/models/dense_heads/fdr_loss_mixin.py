@@ -1,0 +1,440 @@
+"""FDR + GO-LSD training losses, shared by every head that predicts edge
+distributions (D-FINE, DINO+FDR, Deformable-DETR+FDR)."""
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmdet.structures.bbox import bbox_overlaps, bbox_xyxy_to_cxcywh
+from mmdet.utils import InstanceList, reduce_mean
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from ..losses import DFineVarifocalLoss
+from ..utils import bbox2distance, go_lsd_union
+
+Matching = Tuple[Tensor, Tensor]  # (query indices, gt indices)
+
+
+def box_cxcywh_to_xyxy(boxes: Tensor) -> Tensor:
+    """cxcywh -> xyxy with negative widths and heights clamped to 0 (as
+    the original's losses convert predictions)."""
+    centre, size = boxes[..., :2], boxes[..., 2:].clamp(min=0)
+    return torch.cat([centre - 0.5 * size, centre + 0.5 * size], -1)
+
+
+class FDRLossMixin:
+    """GO-LSD losses (D-FINE, arXiv 2410.13842 §3.3) for DETR heads.
+
+    Every output (decoder layers, the layer-0 head, the encoder proposals)
+    is matched to the ground truth on its own with ``self.assigner``
+    (Hungarian). The classification loss of an output uses its own
+    matching; with ``union_matching`` the box losses (L1, GIoU) and the
+    distribution losses (FGL, DDF) of every output use the union of all
+    matchings (each query keeps its most frequent ground truth). DDF
+    distils the last layer's distributions into the earlier layers.
+    Denoising outputs use the fixed denoising pairs.
+
+    Normalisers are averaged over processes: the number of ground truths
+    (classification) and the number of union pairs (boxes, FGL); the
+    denoising ones multiply the former by the number of groups.
+
+    The host head provides ``num_classes``, ``reg_max``, ``assigner``,
+    ``loss_cls`` (:class:`DFineVarifocalLoss`, or a mmdet loss taking
+    labels such as ``FocalLoss``), ``loss_bbox`` (L1), ``loss_iou``
+    (GIoU), ``loss_fgl`` and ``loss_ddf`` (None to leave out) and
+    ``union_matching`` (bool).
+    """
+
+    def fdr_loss(
+        self,
+        layers_scores: Tensor,
+        layers_boxes: Tensor,
+        layers_corners: Tensor,
+        anchors: Tensor,
+        pre_scores: Tensor,
+        pre_boxes: Tensor,
+        enc_scores: Optional[Tensor],
+        enc_boxes: Optional[Tensor],
+        fdr_params: Tuple[Tensor, Tensor],
+        batch_gt_instances: InstanceList,
+        batch_img_metas: List[dict],
+        dn_meta: Optional[Dict] = None,
+    ) -> Dict[str, Tensor]:
+        """All loss terms of a training batch.
+
+        Queries Q' = D + Q: D denoising queries first (D = 0 without
+        denoising), then the Q matching ones.
+
+        Args:
+            layers_scores (Tensor): (L, B, Q', K) class logits per layer.
+            layers_boxes (Tensor): (L, B, Q', 4) boxes, cxcywh normalised.
+            layers_corners (Tensor): (L, B, Q', 4 * (N + 1)) edge logits.
+            anchors (Tensor): (B, Q', 4) FDR anchors (layer 0's boxes,
+                detached), cxcywh.
+            pre_scores (Tensor): (B, Q', K) logits of the layer-0 head.
+            pre_boxes (Tensor): (B, Q', 4) boxes of the layer-0 head.
+            enc_scores (Tensor, optional): (B, Q, K) logits of the encoder
+                proposals.
+            enc_boxes (Tensor, optional): (B, Q, 4) their boxes.
+            fdr_params (tuple[Tensor]): ``(up, reg_scale)``.
+            batch_gt_instances (list[:obj:`InstanceData`]): ``bboxes`` xyxy
+                pixels and ``labels`` per image.
+            batch_img_metas (list[dict]): With ``img_shape``.
+            dn_meta (dict, optional): From the denoising generator.
+
+        Returns:
+            dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou``,
+            ``loss_fgl`` (last layer); ``d{i}.loss_*`` (+ ``loss_ddf``) for
+            layer i < L - 1; ``pre_loss_*``; ``enc_loss_*``; ``dn_*``,
+            ``d{i}.dn_*`` and ``dn_pre_*`` with denoising.
+        """
+        targets = self._normalised_targets(batch_gt_instances, batch_img_metas)
+        num_dn = dn_meta['num_denoising_queries'] if dn_meta else 0
+        layers = len(layers_scores)
+        device = layers_scores.device
+        num_gts = sum(len(t['labels']) for t in targets)
+        num_cls = _mean_over_processes(num_gts, device)
+        losses: Dict[str, Tensor] = {}
+
+        # matching part: own matchings, then their union
+        scores, boxes = (
+            layers_scores[:, :, num_dn:],
+            layers_boxes[:, :, num_dn:],
+        )
+        own = [
+            self._match(s, b, batch_gt_instances, batch_img_metas)
+            for s, b in zip(scores, boxes)
+        ]
+        pre_s, pre_b = pre_scores[:, num_dn:], pre_boxes[:, num_dn:]
+        own_pre = self._match(
+            pre_s, pre_b, batch_gt_instances, batch_img_metas
+        )
+        own_enc = None
+        if enc_scores is not None:
+            own_enc = self._match(
+                enc_scores, enc_boxes, batch_gt_instances, batch_img_metas
+            )
+        if self.union_matching:
+            everything = [own[-1], *own[:-1], own_pre]
+            if own_enc is not None:
+                everything.append(own_enc)
+            union = go_lsd_union(everything)
+            num_box = _mean_over_processes(
+                sum(len(q) for q, _ in union), device
+            )
+            box_matches = [union] * layers
+            pre_box, enc_box = union, union
+        else:
+            num_box = num_cls
+            box_matches, pre_box, enc_box = own, own_pre, own_enc
+
+        corners = layers_corners[:, :, num_dn:]
+        fdr_targets = self._fgl_targets(
+            anchors[:, num_dn:], box_matches[-1], targets, fdr_params
+        )
+        balance = None
+        for i in range(layers):
+            teacher = None
+            if i < layers - 1:
+                teacher = (corners[-1], scores[-1])
+                balance = _ddf_balance(box_matches[i], scores.shape[1:3])
+            prefix = '' if i == layers - 1 else f'd{i}.'
+            for name, value in self._output_loss(
+                scores[i], boxes[i], targets, own[i], box_matches[i],
+                num_cls, num_box, corners[i], fdr_targets, teacher, balance,
+                fdr_params,
+            ).items():  # fmt: skip
+                losses[prefix + name] = value
+        for name, value in self._output_loss(
+            pre_s, pre_b, targets, own_pre, pre_box, num_cls, num_box
+        ).items():
+            losses['pre_' + name] = value
+        if own_enc is not None:
+            for name, value in self._output_loss(
+                enc_scores, enc_boxes, targets, own_enc, enc_box, num_cls,
+                num_box,
+            ).items():  # fmt: skip
+                losses['enc_' + name] = value
+        if num_dn:
+            losses.update(
+                self._dn_loss(
+                    layers_scores[:, :, :num_dn],
+                    layers_boxes[:, :, :num_dn],
+                    layers_corners[:, :, :num_dn],
+                    anchors[:, :num_dn],
+                    pre_scores[:, :num_dn],
+                    pre_boxes[:, :num_dn],
+                    targets,
+                    dn_meta,
+                    num_cls,
+                    balance,
+                    fdr_params,
+                )
+            )
+        return losses
+
+    def _dn_loss(
+        self,
+        scores: Tensor,
+        boxes: Tensor,
+        corners: Tensor,
+        anchors: Tensor,
+        pre_scores: Tensor,
+        pre_boxes: Tensor,
+        targets: List[Dict[str, Tensor]],
+        dn_meta: Dict,
+        num_cls: float,
+        balance: Optional[Tuple[float, float]],
+        fdr_params: Tuple[Tensor, Tensor],
+    ) -> Dict[str, Tensor]:
+        """Losses of the denoising queries: fixed pairs, every layer."""
+        groups = dn_meta['num_denoising_groups']
+        matches = []
+        for positive, target in zip(dn_meta['positive_indices'], targets):
+            count = len(target['labels'])
+            gt = torch.arange(count, device=positive.device).repeat(groups)
+            matches.append((positive.long(), gt))
+        num = num_cls * groups
+        fdr_targets = self._fgl_targets(anchors, matches, targets, fdr_params)
+        layers = len(scores)
+        losses = {}
+        for i in range(layers):
+            teacher = None
+            if i < layers - 1 and balance is not None:
+                teacher = (corners[-1], scores[-1])
+            prefix = 'dn_' if i == layers - 1 else f'd{i}.dn_'
+            for name, value in self._output_loss(
+                scores[i], boxes[i], targets, matches, matches, num, num,
+                corners[i], fdr_targets, teacher, balance, fdr_params,
+            ).items():  # fmt: skip
+                losses[prefix + name] = value
+        for name, value in self._output_loss(
+            pre_scores, pre_boxes, targets, matches, matches, num, num
+        ).items():
+            losses['dn_pre_' + name] = value
+        return losses
+
+    def _output_loss(
+        self,
+        scores: Tensor,
+        boxes: Tensor,
+        targets: List[Dict[str, Tensor]],
+        cls_match: Sequence[Matching],
+        box_match: Sequence[Matching],
+        num_cls: float,
+        num_box: float,
+        corners: Optional[Tensor] = None,
+        fdr_targets: Optional[Tuple[Tensor, ...]] = None,
+        teacher: Optional[Tuple[Tensor, Tensor]] = None,
+        balance: Optional[Tuple[float, float]] = None,
+        fdr_params: Optional[Tuple[Tensor, Tensor]] = None,
+    ) -> Dict[str, Tensor]:
+        """Loss terms of one output.
+
+        Args:
+            scores (Tensor): (B, Q, K) logits.
+            boxes (Tensor): (B, Q, 4) boxes, cxcywh normalised.
+            targets (list[dict]): Normalised ground truth per image.
+            cls_match (Sequence[tuple]): Pairs for classification.
+            box_match (Sequence[tuple]): Pairs for L1, GIoU, FGL and DDF.
+            num_cls (float): Classification normaliser.
+            num_box (float): Box normaliser.
+            corners (Tensor, optional): (B, Q, 4 * (N + 1)) edge logits;
+                adds FGL.
+            fdr_targets (tuple[Tensor], optional): FGL targets of
+                ``box_match`` (see :meth:`_fgl_targets`).
+            teacher (tuple[Tensor], optional): The last layer's corners and
+                logits; adds DDF.
+            balance (tuple[float], optional): DDF's (num_pos, num_neg).
+
+        Returns:
+            dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou`` and
+            when applicable ``loss_fgl``, ``loss_ddf``.
+        """
+        losses = dict(
+            loss_cls=self._cls_loss(scores, boxes, targets, cls_match, num_cls)
+        )
+        batch, query = _flat_index(box_match)
+        gt_cxcywh = _gather_targets(targets, box_match, 'cxcywh')
+        gt_xyxy = _gather_targets(targets, box_match, 'xyxy')
+        matched = boxes[batch, query]
+        matched_xyxy = box_cxcywh_to_xyxy(matched)
+        losses['loss_bbox'] = self.loss_bbox(
+            matched, gt_cxcywh, avg_factor=num_box
+        )
+        losses['loss_iou'] = self.loss_iou(
+            matched_xyxy, gt_xyxy, avg_factor=num_box
+        )
+        if corners is None or self.loss_fgl is None:
+            return losses
+        bins = self.reg_max + 1
+        iou = _aligned_iou(matched_xyxy, gt_xyxy).detach()
+        target, weight_right, weight_left = fdr_targets
+        losses['loss_fgl'] = self.loss_fgl(
+            corners[batch, query].reshape(-1, bins),
+            target,
+            weight_right,
+            weight_left,
+            weight=iou.repeat_interleave(4),
+            avg_factor=num_box,
+        )
+        if teacher is None or self.loss_ddf is None:
+            return losses
+        teacher_corners, teacher_scores = teacher
+        weight = teacher_scores.detach().sigmoid().max(-1).values
+        weight[batch, query] = iou.to(weight.dtype)
+        positive = torch.zeros_like(weight, dtype=torch.bool)
+        positive[batch, query] = True
+        losses['loss_ddf'] = self.loss_ddf(
+            corners.reshape(-1, bins),
+            teacher_corners.reshape(-1, bins),
+            weight.reshape(-1).repeat_interleave(4),
+            positive.reshape(-1).repeat_interleave(4),
+            *balance,
+        )
+        return losses
+
+    def _cls_loss(
+        self,
+        scores: Tensor,
+        boxes: Tensor,
+        targets: List[Dict[str, Tensor]],
+        match: Sequence[Matching],
+        num: float,
+    ) -> Tensor:
+        """Classification loss: IoU-aware targets for the varifocal loss,
+        class labels (background = K) for mmdet's focal-type losses."""
+        batch, query = _flat_index(match)
+        labels = _gather_targets(targets, match, 'labels')
+        num_classes = scores.shape[-1]
+        flat = scores.reshape(-1, num_classes)
+        if not isinstance(self.loss_cls, DFineVarifocalLoss):
+            label_map = torch.full(
+                scores.shape[:2], num_classes, dtype=torch.long,
+                device=scores.device,
+            )  # fmt: skip
+            label_map[batch, query] = labels
+            return self.loss_cls(flat, label_map.reshape(-1), avg_factor=num)
+        gt_xyxy = _gather_targets(targets, match, 'xyxy')
+        iou = _aligned_iou(box_cxcywh_to_xyxy(boxes[batch, query]), gt_xyxy)
+        target = torch.zeros_like(scores)
+        positive = torch.zeros_like(scores, dtype=torch.bool)
+        target[batch, query, labels] = iou.detach().to(target.dtype)
+        positive[batch, query, labels] = True
+        return self.loss_cls(
+            flat,
+            target.reshape(-1, num_classes),
+            positive.reshape(-1, num_classes),
+            avg_factor=num,
+        )
+
+    def _match(
+        self,
+        scores: Tensor,
+        boxes: Tensor,
+        batch_gt_instances: InstanceList,
+        batch_img_metas: List[dict],
+    ) -> List[Matching]:
+        """One output's Hungarian matching, per image (query, gt) pairs."""
+        matches = []
+        for image, (gt, meta) in enumerate(
+            zip(batch_gt_instances, batch_img_metas)
+        ):
+            h, w = meta['img_shape'][:2]
+            factor = boxes.new_tensor([w, h, w, h])
+            pred = InstanceData(
+                scores=scores[image].detach(),
+                bboxes=box_cxcywh_to_xyxy(boxes[image].detach()) * factor,
+            )
+            result = self.assigner.assign(pred, gt, img_meta=meta)
+            query = torch.nonzero(result.gt_inds > 0).squeeze(1)
+            matches.append((query, result.gt_inds[query] - 1))
+        return matches
+
+    def _fgl_targets(
+        self,
+        anchors: Tensor,
+        match: Sequence[Matching],
+        targets: List[Dict[str, Tensor]],
+        fdr_params: Tuple[Tensor, Tensor],
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Soft bin targets of the matched edges, relative to the anchors
+        (the same for every layer, which share the anchors)."""
+        up, reg_scale = fdr_params
+        batch, query = _flat_index(match)
+        return bbox2distance(
+            anchors[batch, query].detach(),
+            _gather_targets(targets, match, 'xyxy'),
+            self.reg_max,
+            reg_scale,
+            up,
+        )
+
+    def _normalised_targets(
+        self, batch_gt_instances: InstanceList, batch_img_metas: List[dict]
+    ) -> List[Dict[str, Tensor]]:
+        """Ground truth as labels and boxes normalised to [0, 1]."""
+        classes = self.num_classes
+        targets = []
+        for gt, meta in zip(batch_gt_instances, batch_img_metas):
+            labels = gt.labels
+            if len(labels) and (labels.min() < 0 or labels.max() >= classes):
+                raise ValueError(
+                    f'ground-truth labels must be in [0, {classes}), got '
+                    f'{labels.unique().tolist()} for '
+                    f'{meta.get("img_path", "an image")}; check the data '
+                    "set's classes and the head's num_classes"
+                )
+            h, w = meta['img_shape'][:2]
+            xyxy = gt.bboxes / gt.bboxes.new_tensor([w, h, w, h])
+            targets.append(
+                dict(
+                    labels=gt.labels.long(),
+                    xyxy=xyxy,
+                    cxcywh=bbox_xyxy_to_cxcywh(xyxy),
+                )
+            )
+        return targets
+
+
+def _flat_index(match: Sequence[Matching]) -> Tuple[Tensor, Tensor]:
+    """(batch indices, query indices) of all pairs, image by image."""
+    batch = torch.cat(
+        [torch.full_like(query, i) for i, (query, _) in enumerate(match)]
+    )
+    return batch, torch.cat([query for query, _ in match])
+
+
+def _gather_targets(
+    targets: List[Dict[str, Tensor]], match: Sequence[Matching], key: str
+) -> Tensor:
+    """The matched ground truths' ``key`` entries, image by image."""
+    return torch.cat([t[key][gt] for t, (_, gt) in zip(targets, match)])
+
+
+def _aligned_iou(boxes: Tensor, gt_boxes: Tensor) -> Tensor:
+    """IoU of row i of ``boxes`` with row i of ``gt_boxes`` (xyxy)."""
+    if not len(boxes):
+        return boxes.new_zeros(0)
+    return bbox_overlaps(boxes, gt_boxes, is_aligned=True, eps=0.0)
+
+
+def _mean_over_processes(count: int, device: torch.device) -> float:
+    """``count`` averaged over processes, at least 1."""
+    value = torch.tensor(float(count), device=device)
+    return reduce_mean(value).clamp(min=1).item()
+
+
+def _ddf_balance(
+    match: Sequence[Matching], shape: Tuple[int, int]
+) -> Tuple[float, float]:
+    """DDF's mixing weights: square roots of the matched and unmatched
+    edge counts, scaled to a per-process batch of 8 images."""
+    batch, queries = shape
+    matched_edges = 4 * sum(len(torch.unique(query)) for query, _ in match)
+    scale = 8 / batch
+    total_edges = 4 * batch * queries
+    return (
+        (matched_edges * scale) ** 0.5,
+        ((total_edges - matched_edges) * scale) ** 0.5,
+    )
