@@ -21,6 +21,11 @@ model = dict(
         pad_size_divisor=32,
     ),
     backbone=dict(
+        # ImageNet weights: python tools/model_converters/dfine_to_mmdet.py
+        #   PPHGNetV2_B4_stage1.pth checkpoints/hgnetv2_b4_imagenet.pth
+        init_cfg=dict(
+            type='Pretrained', checkpoint='checkpoints/hgnetv2_b4_imagenet.pth'
+        ),
         type='HGNetV2',
         arch='B4',
         use_lab=False,
@@ -98,3 +103,102 @@ val_dataloader = dict(
     batch_size=8, num_workers=4, dataset=dict(pipeline=test_pipeline)
 )
 test_dataloader = val_dataloader
+
+# ---------------------------------------------------------------------------
+# Training recipe of the original (dfine_spec.md §g): 4 GPUs x 8 images.
+# Variants override the values in this block.
+# ---------------------------------------------------------------------------
+max_epochs = 80
+stop_epoch = 72  # strong augmentation and multi-scale off from this epoch
+base_lr = 2.5e-4
+backbone_lr = 1.25e-5
+weight_decay = 1.25e-4
+multi_scale_repeat = 4  # times 640 appears in the multi-scale list
+
+model['data_preprocessor']['batch_augments'] = [
+    dict(
+        type='DFineBatchMultiScaleResize',
+        scales=[480, 512, 544, 576, 608]
+        + [640] * multi_scale_repeat
+        + [800, 768, 736, 704, 672],
+        stop_epoch=stop_epoch,
+    )
+]
+
+# ops 1-3 (photometric, zoom-out, IoU crop) stop at stop_epoch
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='DFinePhotometricDistort', prob=0.5),
+    dict(type='Expand', mean=(0, 0, 0), to_rgb=False, ratio_range=(1, 4),
+         prob=0.5),
+    dict(type='RandomApply', prob=0.8, transforms=[
+        dict(type='MinIoURandomCrop', min_ious=(0.1, 0.3, 0.5, 0.7, 0.9),
+             min_crop_size=0.3)]),
+    dict(type='DFineSanitizeBoxes', min_size=1),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='Resize', scale=img_scale, keep_ratio=False),
+    dict(type='DFineSanitizeBoxes', min_size=1),
+    dict(type='PackDetInputs'),
+]  # fmt: skip
+train_pipeline_stage2 = [
+    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='DFineSanitizeBoxes', min_size=1),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='Resize', scale=img_scale, keep_ratio=False),
+    dict(type='DFineSanitizeBoxes', min_size=1),
+    dict(type='PackDetInputs'),
+]  # fmt: skip
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=4,
+    persistent_workers=True,
+    batch_sampler=None,  # every image is resized to 640x640 anyway
+    dataset=dict(
+        type='DFineCocoDataset',
+        filter_cfg=dict(filter_empty_gt=False, min_size=1),
+        pipeline=train_pipeline,
+    ),
+)
+val_dataloader = dict(dataset=dict(type='DFineCocoDataset'))
+test_dataloader = val_dataloader
+
+# AdamW; the backbone at its own LR; no weight decay on the norms of the
+# encoder and decoder (L and X; N, S and M also spare their biases).
+optim_wrapper = dict(
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    optimizer=dict(type='AdamW', lr=base_lr, betas=(0.9, 0.999),
+                   weight_decay=weight_decay),
+    clip_grad=dict(max_norm=0.1, norm_type=2),
+    constructor='DFineOptimWrapperConstructor',
+    paramwise_cfg=dict(groups=[
+        dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$', lr=backbone_lr),
+        dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn)).*$',
+             weight_decay=0.0),
+    ]),
+)  # fmt: skip
+# linear warm-up over 500 iterations, then constant
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1 / 500, by_epoch=False, begin=0,
+         end=500),
+]  # fmt: skip
+train_cfg = dict(
+    type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1
+)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+custom_hooks = [
+    dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-4,
+         gamma=1000, update_buffers=True, priority=49),
+    dict(type='PipelineSwitchHook', switch_epoch=stop_epoch,
+         switch_pipeline=train_pipeline_stage2),
+    dict(type='DFineInvalidLossHook'),
+]  # fmt: skip
+default_hooks = dict(
+    checkpoint=dict(type='CheckpointHook', interval=12, max_keep_ckpts=3,
+                    save_best='auto'),
+)  # fmt: skip
+# 4 GPUs x 8 images; `--auto-scale-lr` rescales the LR for other totals
+auto_scale_lr = dict(enable=False, base_batch_size=32)

@@ -4,6 +4,11 @@ _base_ = './dfine-l_hgnetv2-b4_4xb8-80e_coco.py'
 
 model = dict(
     backbone=dict(
+        # ImageNet weights: python tools/model_converters/dfine_to_mmdet.py
+        #   PPHGNetV2_B0_stage1.pth checkpoints/hgnetv2_b0_imagenet.pth
+        init_cfg=dict(
+            type='Pretrained', checkpoint='checkpoints/hgnetv2_b0_imagenet.pth'
+        ),
         arch='B0',
         use_lab=True,
         out_indices=(2, 3),
@@ -26,3 +31,26 @@ model = dict(
     ),
     bbox_head=dict(embed_dims=128, num_pred_layer=3),
 )
+
+# Recipe (dfine_spec.md §g.5): 160 epochs, augmentation stops at 148.
+model.update(data_preprocessor=dict(batch_augments=None))  # no multi-scale
+optim_wrapper = dict(
+    optimizer=dict(lr=0.0008, weight_decay=0.0001),
+    paramwise_cfg=dict(groups=[
+        dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$', lr=0.0004),
+        dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$', lr=0.0004,
+             weight_decay=0.0),
+        dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$',
+             weight_decay=0.0),
+    ]),
+)  # fmt: skip
+train_dataloader = dict(batch_size=32)
+train_cfg = dict(max_epochs=160)
+custom_hooks = [
+    dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-4,
+         gamma=1000, update_buffers=True, priority=49),
+    dict(type='PipelineSwitchHook', switch_epoch=148,
+         switch_pipeline={{_base_.train_pipeline_stage2}}),
+    dict(type='DFineInvalidLossHook'),
+]  # fmt: skip
+auto_scale_lr = dict(base_batch_size=128)

@@ -4,9 +4,52 @@ _base_ = './dfine-l_hgnetv2-b4_4xb8-80e_coco.py'
 
 model = dict(
     backbone=dict(
-        arch='B0', use_lab=True, frozen_stages=-1, freeze_norm=False
+        # ImageNet weights: python tools/model_converters/dfine_to_mmdet.py
+        #   PPHGNetV2_B0_stage1.pth checkpoints/hgnetv2_b0_imagenet.pth
+        init_cfg=dict(
+            type='Pretrained', checkpoint='checkpoints/hgnetv2_b0_imagenet.pth'
+        ),
+        arch='B0',
+        use_lab=True,
+        frozen_stages=-1,
+        freeze_norm=False,
     ),
     neck=dict(in_channels=(256, 512, 1024), expansion=0.5, depth_mult=0.34),
     decoder=dict(num_layers=3),
     bbox_head=dict(num_pred_layer=3),
 )
+
+# Recipe (dfine_spec.md §g.5): 132 epochs, augmentation stops at 120.
+model.update(
+    data_preprocessor=dict(
+        batch_augments=[
+            dict(
+                type='DFineBatchMultiScaleResize',
+                scales=[480, 512, 544, 576, 608]
+                + [640] * 20
+                + [800, 768, 736, 704, 672],
+                stop_epoch=120,
+            )
+        ]
+    )
+)
+optim_wrapper = dict(
+    optimizer=dict(lr=0.0002, weight_decay=0.0001),
+    paramwise_cfg=dict(groups=[
+        dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$', lr=0.0001),
+        dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$', lr=0.0001,
+             weight_decay=0.0),
+        dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$',
+             weight_decay=0.0),
+    ]),
+)  # fmt: skip
+train_dataloader = dict(batch_size=8)
+train_cfg = dict(max_epochs=132)
+custom_hooks = [
+    dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-4,
+         gamma=1000, update_buffers=True, priority=49),
+    dict(type='PipelineSwitchHook', switch_epoch=120,
+         switch_pipeline={{_base_.train_pipeline_stage2}}),
+    dict(type='DFineInvalidLossHook'),
+]  # fmt: skip
+auto_scale_lr = dict(base_batch_size=32)

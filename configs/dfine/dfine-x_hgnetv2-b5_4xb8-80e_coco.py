@@ -3,8 +3,48 @@
 _base_ = './dfine-l_hgnetv2-b4_4xb8-80e_coco.py'
 
 model = dict(
-    backbone=dict(arch='B5'),
+    backbone=dict(
+        # ImageNet weights: python tools/model_converters/dfine_to_mmdet.py
+        #   PPHGNetV2_B5_stage1.pth checkpoints/hgnetv2_b5_imagenet.pth
+        init_cfg=dict(
+            type='Pretrained', checkpoint='checkpoints/hgnetv2_b5_imagenet.pth'
+        ),
+        arch='B5',
+    ),
     neck=dict(hidden_dim=384, dim_feedforward=2048),
     decoder_in_channels=(384, 384, 384),
     decoder=dict(reg_scale=8.0),
 )
+
+# Recipe (dfine_spec.md §g.5): 80 epochs, augmentation stops at 72.
+model.update(
+    data_preprocessor=dict(
+        batch_augments=[
+            dict(
+                type='DFineBatchMultiScaleResize',
+                scales=[480, 512, 544, 576, 608]
+                + [640] * 3
+                + [800, 768, 736, 704, 672],
+                stop_epoch=72,
+            )
+        ]
+    )
+)
+optim_wrapper = dict(
+    optimizer=dict(lr=0.00025, weight_decay=0.000125),
+    paramwise_cfg=dict(groups=[
+        dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$', lr=2.5e-06),
+        dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn)).*$',
+             weight_decay=0.0),
+    ]),
+)  # fmt: skip
+train_dataloader = dict(batch_size=8)
+train_cfg = dict(max_epochs=80)
+custom_hooks = [
+    dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-4,
+         gamma=1000, update_buffers=True, priority=49),
+    dict(type='PipelineSwitchHook', switch_epoch=72,
+         switch_pipeline={{_base_.train_pipeline_stage2}}),
+    dict(type='DFineInvalidLossHook'),
+]  # fmt: skip
+auto_scale_lr = dict(base_batch_size=32)

@@ -259,7 +259,9 @@ def check_against_model(
 
 
 def build_variant_model(variant: str, num_classes: Optional[int] = None):
-    """Build the ``DFINE`` model of a variant's config (eval mode)."""
+    """Build the ``DFINE`` model of a variant's config (eval mode), without
+    the config's ImageNet backbone initialisation (converted weights
+    replace every tensor)."""
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
@@ -268,6 +270,7 @@ def build_variant_model(variant: str, num_classes: Optional[int] = None):
     cfg = Config.fromfile(variant_config_path(variant))
     if num_classes is not None:
         cfg.model.bbox_head.num_classes = num_classes
+    cfg.model.backbone.init_cfg = None
     return MODELS.build(cfg.model).eval()
 
 

@@ -14,6 +14,10 @@ from typing import Dict, Tuple
 # mmdet registry name -> dfine_mm modules that register into it
 LAZY_LOCATIONS: Dict[str, Tuple[str, ...]] = {
     'MODELS': ('dfine_mm.models',),
+    'DATASETS': ('dfine_mm.datasets.coco',),
+    'TRANSFORMS': ('dfine_mm.datasets.transforms',),
+    'HOOKS': ('dfine_mm.engine.hooks',),
+    'OPTIM_WRAPPER_CONSTRUCTORS': ('dfine_mm.engine.optimizers',),
 }
 
 

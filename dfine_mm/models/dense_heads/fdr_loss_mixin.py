@@ -375,16 +375,9 @@ class FDRLossMixin:
     ) -> List[Dict[str, Tensor]]:
         """Ground truth as labels and boxes normalised to [0, 1]."""
         classes = self.num_classes
+        check_gt_labels(batch_gt_instances, batch_img_metas, classes)
         targets = []
         for gt, meta in zip(batch_gt_instances, batch_img_metas):
-            labels = gt.labels
-            if len(labels) and (labels.min() < 0 or labels.max() >= classes):
-                raise ValueError(
-                    f'ground-truth labels must be in [0, {classes}), got '
-                    f'{labels.unique().tolist()} for '
-                    f'{meta.get("img_path", "an image")}; check the data '
-                    "set's classes and the head's num_classes"
-                )
             h, w = meta['img_shape'][:2]
             xyxy = gt.bboxes / gt.bboxes.new_tensor([w, h, w, h])
             targets.append(
@@ -395,6 +388,24 @@ class FDRLossMixin:
                 )
             )
         return targets
+
+
+def check_gt_labels(
+    batch_gt_instances: InstanceList,
+    batch_img_metas: List[dict],
+    num_classes: int,
+) -> None:
+    """Raise ValueError naming the image when a label is outside
+    [0, num_classes)."""
+    for gt, meta in zip(batch_gt_instances, batch_img_metas):
+        labels = gt.labels
+        if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(
+                f'ground-truth labels must be in [0, {num_classes}), got '
+                f'{labels.unique().tolist()} for '
+                f'{meta.get("img_path", "an image")}; check the data '
+                "set's classes and the head's num_classes"
+            )
 
 
 def _flat_index(match: Sequence[Matching]) -> Tuple[Tensor, Tensor]:

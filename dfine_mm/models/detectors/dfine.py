@@ -11,6 +11,7 @@ from mmdet.structures import OptSampleList, SampleList
 from mmdet.utils import OptConfigType
 from torch import Tensor, nn
 
+from ..dense_heads.fdr_loss_mixin import check_gt_labels
 from ..layers.dfine_cdn_query_generator import DFineCdnQueryGenerator
 from ..layers.dfine_transformer_decoder import DFineTransformerDecoder
 
@@ -229,6 +230,12 @@ class DFINE(DetectionTransformer):
         head = self.bbox_head
         anchors, valid = self._anchors(spatial_shapes, memory)
         output_memory = self.enc_output(valid.to(memory.dtype) * memory)
+        if memory.shape[1] < self.num_queries:
+            raise ValueError(
+                f'the input gives {memory.shape[1]} feature positions '
+                f'{tuple(spatial_shapes)}, fewer than num_queries '
+                f'({self.num_queries}); use larger images or fewer queries'
+            )
         enc_logits = head.enc_cls_branch(output_memory)  # (B, S, K)
         topk = enc_logits.max(-1).values.topk(self.num_queries, dim=1)[1]
         topk_memory = _gather(output_memory, topk)  # (B, Q, C)
@@ -301,6 +308,11 @@ class DFINE(DetectionTransformer):
         denoising embedding then gets a zero loss so that every parameter
         still receives a gradient (distributed training needs this).
         """
+        check_gt_labels(
+            [s.gt_instances for s in batch_data_samples],
+            [s.metainfo for s in batch_data_samples],
+            self.bbox_head.num_classes,
+        )
         img_feats = self.extract_feat(batch_inputs)
         head_inputs = self.forward_transformer(img_feats, batch_data_samples)
         losses = self.bbox_head.loss(

@@ -1,0 +1,95 @@
+# D-FINE-N trained from scratch on the synthetic shapes data set, on CPU:
+# the `make demo` config (about 7 minutes of training on 2 cores).
+# Generate the data first:
+#   python tools/misc/make_synthetic_coco.py --out data/synthetic \
+#       --num-train 1000 --num-val 100 --img-size 256 --num-classes 5
+_base_ = './dfine-n_hgnetv2-b0_4xb32-160e_coco.py'
+
+data_root = 'data/synthetic/'
+metainfo = dict(
+    classes=('circle', 'square', 'triangle', 'star', 'ring'),
+    palette=[(220, 20, 60), (0, 130, 200), (60, 180, 75), (245, 130, 48),
+             (145, 30, 180)],
+)  # fmt: skip
+num_classes = 5
+img_scale = (256, 256)
+max_epochs = 6
+
+model = dict(
+    num_queries=100,
+    dn_cfg=dict(num_denoising=50),
+    bbox_head=dict(num_classes=num_classes),
+    test_cfg=dict(max_per_img=100),
+)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=img_scale, keep_ratio=False),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=img_scale, keep_ratio=False),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor'),
+    ),
+]  # fmt: skip
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    persistent_workers=True,
+    batch_sampler=None,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='train/'),
+        filter_cfg=dict(filter_empty_gt=False, min_size=1),
+        pipeline=train_pipeline,
+    ),
+)
+val_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='val/'),
+        pipeline=test_pipeline,
+    ),
+)
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+test_evaluator = val_evaluator
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999),
+                   weight_decay=1e-4),
+    clip_grad=dict(max_norm=0.1, norm_type=2),
+)  # fmt: skip
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
+         end=50),
+]  # fmt: skip
+train_cfg = dict(
+    type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs
+)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+custom_hooks = [
+    dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-3,
+         gamma=100, update_buffers=True, priority=49),
+]  # fmt: skip
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    checkpoint=dict(type='CheckpointHook', interval=max_epochs,
+                    max_keep_ckpts=1),
+)  # fmt: skip
+auto_scale_lr = dict(enable=False, base_batch_size=16)

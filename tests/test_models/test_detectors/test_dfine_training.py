@@ -1,0 +1,109 @@
+"""D-FINE training forward: loss keys, gradients, empty batches."""
+
+import math
+
+import pytest
+import torch
+from mmdet.structures import DetDataSample
+from mmengine.structures import InstanceData
+
+from dfine_mm.converters.dfine import build_variant_model
+
+SIZE = 320
+
+
+@pytest.fixture(scope='module')
+def model():
+    torch.manual_seed(0)
+    model = build_variant_model('n', num_classes=5)
+    model.init_weights()
+    return model.train()
+
+
+def samples(boxes_per_image, num_classes=5, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    result = []
+    for count in boxes_per_image:
+        sample = DetDataSample(
+            metainfo=dict(
+                img_shape=(SIZE, SIZE),
+                ori_shape=(SIZE, SIZE),
+                pad_shape=(SIZE, SIZE),
+                batch_input_shape=(SIZE, SIZE),
+            )
+        )
+        xy = torch.rand(count, 2, generator=generator) * SIZE * 0.6
+        wh = torch.rand(count, 2, generator=generator) * SIZE * 0.3 + 4
+        sample.gt_instances = InstanceData(
+            bboxes=torch.cat([xy, xy + wh], 1),
+            labels=torch.randint(
+                0, num_classes, (count,), generator=generator
+            ),
+        )
+        result.append(sample)
+    return result
+
+
+def test_loss_keys_and_gradients(model):
+    model.zero_grad()
+    losses = model.loss(torch.rand(2, 3, SIZE, SIZE), samples([3, 1]))
+    layers = 3
+    expected = {'loss_cls', 'loss_bbox', 'loss_iou', 'loss_fgl'}
+    for i in range(layers - 1):
+        expected |= {f'd{i}.loss_{t}' for t in ('cls', 'bbox', 'iou', 'fgl')}
+        expected |= {f'd{i}.loss_ddf', f'd{i}.dn_loss_ddf'}
+        expected |= {
+            f'd{i}.dn_loss_{t}' for t in ('cls', 'bbox', 'iou', 'fgl')
+        }
+    for prefix in ('pre_', 'enc_', 'dn_pre_'):
+        expected |= {f'{prefix}loss_{t}' for t in ('cls', 'bbox', 'iou')}
+    expected |= {f'dn_loss_{t}' for t in ('cls', 'bbox', 'iou', 'fgl')}
+    assert set(losses) == expected
+    assert all(math.isfinite(v.item()) for v in losses.values())
+    sum(losses.values()).backward()
+    head = model.bbox_head
+    # the distribution heads, LQE, class heads and denoising embedding
+    for i in range(layers):
+        assert head.reg_branches[i].layers[-1].weight.grad.abs().sum() > 0
+        assert head.cls_branches[i].weight.grad.abs().sum() > 0
+    assert head.lqe_layers[0].reg_conf.layers[-1].weight.grad is not None
+    label_embedding = model.dn_query_generator.label_embedding.weight
+    assert label_embedding.grad.abs().sum() > 0
+
+
+def test_batch_without_boxes(model):
+    model.zero_grad()
+    losses = model.loss(torch.rand(2, 3, SIZE, SIZE), samples([0, 0]))
+    assert all(math.isfinite(v.item()) for v in losses.values())
+    for name, value in losses.items():
+        if name.endswith(('loss_bbox', 'loss_iou', 'loss_fgl')):
+            assert value.item() == 0.0, name
+    assert losses['loss_cls'].item() > 0
+    # no denoising queries without ground truth, yet every trainable
+    # parameter gets a gradient (distributed training needs this)
+    assert not any(k.startswith(('dn_pre', 'd0.dn')) for k in losses)
+    sum(losses.values()).backward()
+    missing = [
+        n
+        for n, p in model.named_parameters()
+        if p.requires_grad and p.grad is None
+    ]
+    assert not missing, missing[:5]
+
+
+def test_one_image_without_boxes(model):
+    losses = model.loss(torch.rand(2, 3, SIZE, SIZE), samples([4, 0]))
+    assert all(math.isfinite(v.item()) for v in losses.values())
+    assert losses['loss_bbox'].item() > 0
+
+
+def test_label_outside_the_classes_is_an_error(model):
+    bad = samples([2], num_classes=9, seed=3)
+    bad[0].gt_instances.labels[:] = 7
+    with pytest.raises(ValueError, match=r'labels must be in \[0, 5\)'):
+        model.loss(torch.rand(1, 3, SIZE, SIZE), bad)
+
+
+def test_too_few_positions_for_the_queries(model):
+    with pytest.raises(ValueError, match='fewer than num_queries'):
+        model.loss(torch.rand(1, 3, 128, 128), samples([1]))
