@@ -16,3 +16,41 @@ def synthetic_coco(tmp_path_factory):
         str(root), num_train=24, num_val=8, img_size=64, num_classes=5
     )
     return str(root)
+
+
+DEMO_CONFIG = osp.join(
+    REPO_ROOT, 'configs', 'dfine', 'dfine-n_hgnetv2-b0_1xb16-6e_synthetic.py'
+)
+
+
+def tiny_train_options(data_root: str, work_dir: str) -> dict:
+    """``--cfg-options`` that shrink the demo config to seconds per epoch:
+    64 px images, 20 queries, 2 images per batch, no workers."""
+    pipeline_scale = (64, 64)
+    options = {
+        'work_dir': work_dir,
+        'model.num_queries': 20,
+        'model.dn_cfg.num_denoising': 10,
+        'model.test_cfg.max_per_img': 20,
+        'train_dataloader.batch_size': 2,
+        'train_dataloader.num_workers': 0,
+        'train_dataloader.persistent_workers': False,
+        'val_dataloader.batch_size': 4,
+        'val_dataloader.num_workers': 0,
+        'val_dataloader.persistent_workers': False,
+        'test_dataloader.batch_size': 4,
+        'test_dataloader.num_workers': 0,
+        'test_dataloader.persistent_workers': False,
+        'default_hooks.logger.interval': 1,
+        'param_scheduler.0.end': 4,
+    }
+    for split in ('train', 'val', 'test'):
+        options[f'{split}_dataloader.dataset.data_root'] = data_root + '/'
+    options['val_evaluator.ann_file'] = (
+        data_root + '/annotations/instances_val.json'
+    )
+    options['test_evaluator.ann_file'] = options['val_evaluator.ann_file']
+    options['train_dataloader.dataset.pipeline.2.scale'] = pipeline_scale
+    options['val_dataloader.dataset.pipeline.1.scale'] = pipeline_scale
+    options['test_dataloader.dataset.pipeline.1.scale'] = pipeline_scale
+    return options

@@ -15,6 +15,8 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from dfine_mm.utils.cpu_distributed import setup_cpu_distributed
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a detector')
@@ -85,6 +87,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def main(argv=None) -> dict:
     cfg = build_config(parse_args(argv))
+    setup_cpu_distributed(cfg)  # torchrun on a machine without CUDA
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)
     else:

@@ -127,7 +127,7 @@ model['data_preprocessor']['batch_augments'] = [
 
 # ops 1-3 (photometric, zoom-out, IoU crop) stop at stop_epoch
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='DFineLoadImageFromFile', backend_args={{_base_.backend_args}}),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='DFinePhotometricDistort', prob=0.5),
     dict(type='Expand', mean=(0, 0, 0), to_rgb=False, ratio_range=(1, 4),
@@ -142,7 +142,7 @@ train_pipeline = [
     dict(type='PackDetInputs'),
 ]  # fmt: skip
 train_pipeline_stage2 = [
-    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='DFineLoadImageFromFile', backend_args={{_base_.backend_args}}),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='DFineSanitizeBoxes', min_size=1),
     dict(type='RandomFlip', prob=0.5),

@@ -16,6 +16,7 @@ img_scale = (256, 256)
 max_epochs = 6
 
 model = dict(
+    backbone=dict(init_cfg=None),  # from scratch: no ImageNet weights here
     num_queries=100,
     dn_cfg=dict(num_denoising=50),
     bbox_head=dict(num_classes=num_classes),
@@ -68,11 +69,18 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
+# fp32 on CPU; one LR for all (the backbone starts from scratch too); no
+# weight decay on norms and biases
 optim_wrapper = dict(
+    _delete_=True,
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999),
                    weight_decay=1e-4),
     clip_grad=dict(max_norm=0.1, norm_type=2),
+    constructor='DFineOptimWrapperConstructor',
+    paramwise_cfg=dict(groups=[
+        dict(pattern=r'(?:norm|bn|bias)', weight_decay=0.0),
+    ]),
 )  # fmt: skip
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
@@ -86,6 +94,7 @@ test_cfg = dict(type='TestLoop')
 custom_hooks = [
     dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-3,
          gamma=100, update_buffers=True, priority=49),
+    dict(type='DFineInvalidLossHook'),
 ]  # fmt: skip
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),

@@ -39,14 +39,11 @@ class DFineCocoDataset(CocoDataset):
         self._unknown.clear()
         data_list = super().load_data_list()
         if self._unknown and not self.skip_unknown_categories:
-            known = {
-                cat['id']: cat['name']
-                for cat in self.coco.load_cats(self.cat_ids)
-            }
             raise ValueError(
                 f'{self.ann_file}: annotations with category ids '
                 f'{dict(self._unknown)} (id: count) are not among the data '
-                f"set's classes {known}. Add their names to "
+                f"set's classes {tuple(self.metainfo['classes'])} (ids "
+                f'{sorted(self.cat_ids)}). Add their names to '
                 "metainfo.classes (and the head's num_classes), remove "
                 'them from the file, or set skip_unknown_categories=True '
                 'to drop them.'

@@ -1,4 +1,9 @@
+from .loading import DFineLoadImageFromFile
 from .photometric_distort import DFinePhotometricDistort
 from .sanitize_boxes import DFineSanitizeBoxes
 
-__all__ = ['DFinePhotometricDistort', 'DFineSanitizeBoxes']
+__all__ = [
+    'DFineLoadImageFromFile',
+    'DFinePhotometricDistort',
+    'DFineSanitizeBoxes',
+]
