@@ -1,5 +1,6 @@
 # dfine_mm developer commands. Every target is safe to re-run.
 #   make setup   create .venv with the pinned stack (mmcv built once, cached)
+#   make demo    setup, then train D-FINE-N on synthetic data on the CPU
 #   make test    setup, then ruff, then the whole pytest suite
 #   make lint    ruff check + ruff format --check
 #   make format  apply ruff's fixes and formatting
@@ -10,7 +11,7 @@ BIN := $(VENV)/bin
 LINT_PATHS := dfine_mm tools tests configs setup.py
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint format
+.PHONY: setup demo test lint format
 
 setup:
 	@PYTHON="$(PYTHON)" VENV="$(VENV)" bash tools/setup_env.sh
@@ -22,6 +23,9 @@ lint: setup
 format: setup
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 	$(BIN)/ruff format $(LINT_PATHS)
+
+demo: setup
+	$(BIN)/python tools/run_demo.py $(DEMO_ARGS)
 
 test: lint
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)

@@ -56,6 +56,7 @@ def build_models(args):
 
     register_all_modules()
     cfg = Config.fromfile(args.config)
+    cfg.model.backbone.init_cfg = None  # timing needs no ImageNet weights
     model = MODELS.build(cfg.model).eval()
     reference = None
     if args.compare_transformers:

@@ -40,6 +40,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
+        '--max-objects', type=int, default=15, help='most shapes per image'
+    )
+    parser.add_argument(
+        '--min-object-size',
+        type=int,
+        default=8,
+        help='smallest longer side of a shape, in pixels',
+    )
+    parser.add_argument(
         '--overwrite',
         action='store_true',
         help='replace train/, val/ and annotations/ in a non-empty --out',
@@ -53,11 +62,14 @@ def parse_args(argv=None) -> argparse.Namespace:
             args.img_size,
             args.num_classes,
             args.overwrite,
+            args.max_objects,
+            args.min_object_size,
         )
     except ValueError as e:
         # argument names as the user typed them
         message = str(e)
-        for name in ('num_train', 'num_val', 'img_size', 'num_classes'):
+        for name in ('num_train', 'num_val', 'img_size', 'num_classes',
+                     'max_objects', 'min_object_size'):  # fmt: skip
             message = message.replace(name, '--' + name.replace('_', '-'))
         parser.error(message)
     return args
@@ -76,6 +88,8 @@ def main(argv=None) -> None:
         seed=args.seed,
         overwrite=args.overwrite,
         progress=bar.update,
+        max_objects=args.max_objects,
+        min_object_size=args.min_object_size,
     )
     print_log(
         f'\nwrote {args.num_train} train and {args.num_val} val images '

@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
-from .render import MAX_OBJECTS, render_image
+from .render import MAX_OBJECTS, MIN_SIZE, render_image
 from .shapes import SHAPE_CLASSES
 
 SPLITS = ('train', 'val')
@@ -71,6 +71,8 @@ def check_synthetic_args(
     img_size: int,
     num_classes: int,
     overwrite: bool = False,
+    max_objects: int = MAX_OBJECTS,
+    min_object_size: int = MIN_SIZE,
 ) -> None:
     """Validate the arguments of :func:`generate_synthetic_coco`.
 
@@ -85,6 +87,15 @@ def check_synthetic_args(
             f'img_size must be at least {MIN_IMG_SIZE} pixels, got {img_size}'
         )
     synthetic_classes(num_classes)
+    if not 1 <= max_objects <= MAX_OBJECTS:
+        raise ValueError(
+            f'max_objects must be in [1, {MAX_OBJECTS}], got {max_objects}'
+        )
+    if not MIN_SIZE <= min_object_size <= img_size // 2:
+        raise ValueError(
+            f'min_object_size must be in [{MIN_SIZE}, img_size // 2 = '
+            f'{img_size // 2}] pixels, got {min_object_size}'
+        )
     if osp.isfile(out_dir):
         raise ValueError(f'{out_dir} is a file; give a directory')
     if osp.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
@@ -95,10 +106,13 @@ def check_synthetic_args(
         )
 
 
-def _num_objects(rng: np.random.Generator, index: int) -> int:
-    """Objects to draw in image ``index`` (1-based): 1 to 15, but none in
-    every ``EMPTY_PERIOD``-th image from the second on (2, 15, 28, ...)."""
-    count = int(rng.integers(1, MAX_OBJECTS + 1))
+def _num_objects(
+    rng: np.random.Generator, index: int, max_objects: int = MAX_OBJECTS
+) -> int:
+    """Objects to draw in image ``index`` (1-based): 1 to ``max_objects``,
+    but none in every ``EMPTY_PERIOD``-th image from the second on (2, 15,
+    28, ...)."""
+    count = int(rng.integers(1, max_objects + 1))
     return 0 if index % EMPTY_PERIOD == 2 else count
 
 
@@ -110,6 +124,8 @@ def _write_split(
     classes: Sequence[str],
     seed: int,
     progress: Optional[Callable[[], None]],
+    max_objects: int = MAX_OBJECTS,
+    min_object_size: int = MIN_SIZE,
 ) -> dict:
     split_id = SPLITS.index(split) + 1
     img_dir = osp.join(out_dir, split)
@@ -119,8 +135,10 @@ def _write_split(
     class_ids = list(range(len(classes)))
     for index in range(num_images):
         rng = np.random.default_rng([seed, split_id, index + 1])
-        num_objects = _num_objects(rng, index + 1)
-        image, objects = render_image(rng, img_size, num_objects, class_ids)
+        num_objects = _num_objects(rng, index + 1, max_objects)
+        image, objects = render_image(
+            rng, img_size, num_objects, class_ids, min_object_size
+        )
         file_name = f'{index + 1:06d}.jpg'
         ok, data = cv2.imencode(
             '.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
@@ -177,6 +195,8 @@ def generate_synthetic_coco(
     seed: int = 0,
     overwrite: bool = False,
     progress: Optional[Callable[[], None]] = None,
+    max_objects: int = MAX_OBJECTS,
+    min_object_size: int = MIN_SIZE,
 ) -> Dict[str, str]:
     """Generate the synthetic shapes data set.
 
@@ -193,6 +213,10 @@ def generate_synthetic_coco(
             in a non-empty ``out_dir``; nothing else there is touched.
             Defaults to False.
         progress (callable, optional): Called once per written image.
+        max_objects (int): Most shapes per image (1 to 15). Defaults to 15.
+        min_object_size (int): Smallest longer side of a shape in pixels
+            (8 to img_size // 2); sizes are log-uniform up to half the
+            image. Defaults to 8.
 
     Returns:
         dict: Paths of the annotation files, keyed by split.
@@ -201,8 +225,9 @@ def generate_synthetic_coco(
         ValueError: For bad arguments, before anything is written.
     """
     check_synthetic_args(
-        out_dir, num_train, num_val, img_size, num_classes, overwrite
-    )
+        out_dir, num_train, num_val, img_size, num_classes, overwrite,
+        max_objects, min_object_size,
+    )  # fmt: skip
     for sub in (*SPLITS, 'annotations'):
         shutil.rmtree(osp.join(out_dir, sub), ignore_errors=True)
     ann_dir = osp.join(out_dir, 'annotations')
@@ -211,8 +236,9 @@ def generate_synthetic_coco(
     ann_files = {}
     for split, num_images in zip(SPLITS, (num_train, num_val)):
         coco = _write_split(
-            out_dir, split, num_images, img_size, classes, seed, progress
-        )
+            out_dir, split, num_images, img_size, classes, seed, progress,
+            max_objects, min_object_size,
+        )  # fmt: skip
         ann_files[split] = osp.join(ann_dir, f'instances_{split}.json')
         with open(ann_files[split], 'w') as f:
             json.dump(coco, f, separators=(',', ':'))

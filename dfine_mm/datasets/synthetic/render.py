@@ -47,7 +47,7 @@ class SyntheticObject:
 
 
 def _place_outline(
-    rng: np.random.Generator, name: str, img_size: int
+    rng: np.random.Generator, name: str, img_size: int, min_size: int
 ) -> Tuple[np.ndarray, np.ndarray, Tuple[int, int]]:
     """Scale, rotate and position a shape; rasterise it into a patch.
 
@@ -56,7 +56,7 @@ def _place_outline(
         of shape (h, w) and the patch's top-left corner in the image.
     """
     outer, hole = shape_outline(name)
-    long_side = np.exp(rng.uniform(np.log(MIN_SIZE), np.log(img_size / 2)))
+    long_side = np.exp(rng.uniform(np.log(min_size), np.log(img_size / 2)))
     aspect = rng.uniform(max(0.5, MIN_SHORT_SIDE / long_side), 1.0)
     angle = rng.uniform(0, 2 * np.pi)
     scale = np.array([1.0, aspect])
@@ -104,6 +104,7 @@ def render_image(
     img_size: int,
     num_objects: int,
     classes: Sequence[int],
+    min_size: int = MIN_SIZE,
 ) -> Tuple[np.ndarray, List[SyntheticObject]]:
     """Draw shapes on a textured background.
 
@@ -115,6 +116,8 @@ def render_image(
             others is left out, so fewer may be drawn.
         classes (Sequence[int]): Class indices into ``SHAPE_CLASSES`` to
             draw from.
+        min_size (int): Smallest longer side of a shape in pixels (sizes
+            are log-uniform up to half the image). Defaults to 8.
 
     Returns:
         tuple: ``(image, objects)``: a uint8 BGR image of shape
@@ -122,6 +125,11 @@ def render_image(
     """
     if not 0 <= num_objects <= MAX_OBJECTS:
         raise ValueError(f'num_objects must be in [0, {MAX_OBJECTS}]')
+    if not MIN_SIZE <= min_size <= img_size / 2:
+        raise ValueError(
+            f'min_size must be in [{MIN_SIZE}, img_size / 2 = '
+            f'{img_size / 2:g}], got {min_size}'
+        )
     image = make_background(rng, img_size)
     owner = np.full((img_size, img_size), -1, np.int32)  # object index map
     drawn_area: List[int] = []
@@ -133,7 +141,7 @@ def render_image(
         min_visible = MIN_VISIBLE_FRACTION * np.array(drawn_area)
         for _ in range(_PLACEMENT_TRIES):
             mask, (x0, y0) = _place_outline(
-                rng, SHAPE_CLASSES[label], img_size
+                rng, SHAPE_CLASSES[label], img_size, min_size
             )
             h, w = mask.shape
             region = owner[y0 : y0 + h, x0 : x0 + w]

@@ -1,0 +1,76 @@
+# Template: D-FINE-S on your own COCO-format data set (the original's custom
+# recipe, dfine_spec.md §g.8: 220 epochs, augmentation stops at 200, total
+# batch 64, LR 4e-4, backbone LR 2e-4). Copy this file and edit the block
+# below; see "Training on your own data" in the README.
+#
+#   data/custom/annotations/instances_train.json   images under train/
+#   data/custom/annotations/instances_val.json     images under val/
+#
+# Category ids in the json files may be any integers: the names listed in
+# `classes` select them (in that order). An annotation whose category is not
+# listed stops the data set build with an error naming it.
+_base_ = '../dfine-s_hgnetv2-b0_4xb8-132e_coco.py'
+
+# ---- edit here ------------------------------------------------------------
+data_root = 'data/custom/'
+classes = ('cat', 'dog')  # the category names of your annotation files
+max_epochs = 220
+stop_epoch = 200
+# ---------------------------------------------------------------------------
+num_classes = len(classes)
+metainfo = dict(classes=classes)
+
+model = dict(
+    bbox_head=dict(num_classes=num_classes),
+    data_preprocessor=dict(
+        batch_augments=[
+            dict(
+                type='DFineBatchMultiScaleResize',
+                scales=[480, 512, 544, 576, 608]
+                + [640] * 20
+                + [800, 768, 736, 704, 672],
+                stop_epoch=stop_epoch,
+            )
+        ]
+    ),
+)
+train_dataloader = dict(
+    batch_size=16,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='train/'),
+    ),
+)
+val_dataloader = dict(
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='val/'),
+    )
+)
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+test_evaluator = val_evaluator
+
+optim_wrapper = dict(
+    optimizer=dict(lr=4e-4),
+    paramwise_cfg=dict(groups=[
+        dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$', lr=2e-4),
+        dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$', lr=2e-4,
+             weight_decay=0.0),
+        dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$',
+             weight_decay=0.0),
+    ]),
+)  # fmt: skip
+train_cfg = dict(max_epochs=max_epochs)
+custom_hooks = [
+    dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-4,
+         gamma=1000, update_buffers=True, priority=49),
+    dict(type='PipelineSwitchHook', switch_epoch=stop_epoch,
+         switch_pipeline={{_base_.train_pipeline_stage2}}),
+    dict(type='DFineInvalidLossHook'),
+]  # fmt: skip
+auto_scale_lr = dict(base_batch_size=64)
