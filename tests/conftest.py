@@ -54,3 +54,14 @@ def tiny_train_options(data_root: str, work_dir: str) -> dict:
     options['val_dataloader.dataset.pipeline.1.scale'] = pipeline_scale
     options['test_dataloader.dataset.pipeline.1.scale'] = pipeline_scale
     return options
+
+
+def cli_options(options: dict) -> list:
+    """``--cfg-options`` arguments (``key=value``) for a dict of options;
+    tuples become ``(a,b)``."""
+    args = []
+    for key, value in options.items():
+        if isinstance(value, tuple):
+            value = '(' + ','.join(map(str, value)) + ')'
+        args.append(f'{key}={value}')
+    return args

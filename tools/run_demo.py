@@ -154,9 +154,9 @@ def main(argv=None) -> dict:
     cfg = train.build_config(
         train.parse_args([*train_args, '--cfg-options', *options])
     )
-    from mmengine.runner import Runner
+    from dfine_mm.utils.runner_cli import build_runner
 
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()  # evaluates the EMA weights at the end
     hub = runner.message_hub
     metrics = {

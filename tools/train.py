@@ -8,14 +8,15 @@ Examples::
 """
 
 import argparse
-import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.config import Config
 
-from dfine_mm.utils.cpu_distributed import setup_cpu_distributed
+from dfine_mm.utils.runner_cli import (
+    add_runner_arguments,
+    build_runner,
+    load_config,
+    parse_runner_args,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,36 +41,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='resume from this checkpoint, or from the latest one in the '
         'work dir when no path is given',
     )
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, e.g. train_dataloader.batch_size=4',
-    )
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher',
-    )
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_runner_arguments(parser, 'train_dataloader.batch_size=4')
+    return parse_runner_args(parser, argv)
 
 
 def build_config(args: argparse.Namespace) -> Config:
     """The config with the command line applied."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        name = osp.splitext(osp.basename(args.config))[0]
-        cfg.work_dir = osp.join('./work_dirs', name)
+    cfg = load_config(args)
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper == 'OptimWrapper':
@@ -93,11 +71,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def main(argv=None) -> None:
     cfg = build_config(parse_args(argv))
-    setup_cpu_distributed(cfg)  # torchrun on a machine without CUDA
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
 
 

@@ -15,7 +15,8 @@ def runner(iteration=41, model=None):
 
 def test_invalid_loss_hook_names_iteration_and_term():
     hook = HOOKS.build(dict(type='DFineInvalidLossHook'))
-    hook.after_train_iter(runner(), 0, outputs=dict(loss=1.0, loss_cls=0.5))
+    finite = torch.tensor(1.0, requires_grad=True)
+    hook.after_train_iter(runner(), 0, outputs=dict(loss=finite, loss_cls=0.5))
     with pytest.raises(FloatingPointError) as error:
         hook.after_train_iter(
             runner(),

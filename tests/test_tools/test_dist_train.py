@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import DEMO_CONFIG, REPO_ROOT, tiny_train_options
+from conftest import DEMO_CONFIG, REPO_ROOT, cli_options, tiny_train_options
 
 TIMEOUT = 600
 
@@ -28,12 +28,6 @@ def environment():
     return env
 
 
-def cli_value(value):
-    if isinstance(value, tuple):
-        return '(' + ','.join(map(str, value)) + ')'
-    return str(value)
-
-
 def test_dist_train_two_processes(synthetic_coco, tmp_path):
     work_dir = str(tmp_path / 'work')
     options = tiny_train_options(synthetic_coco, work_dir)
@@ -43,7 +37,7 @@ def test_dist_train_two_processes(synthetic_coco, tmp_path):
             'train_cfg.val_interval': 1,
         }
     )
-    args = [f'{k}={cli_value(v)}' for k, v in options.items()]
+    args = cli_options(options)
     result = subprocess.run(
         ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), DEMO_CONFIG,
          '2', '--cfg-options', *args],

@@ -6,16 +6,10 @@ import subprocess
 import sys
 
 import mmdet
-from conftest import DEMO_CONFIG, REPO_ROOT, tiny_train_options
+from conftest import DEMO_CONFIG, REPO_ROOT, cli_options, tiny_train_options
 
 MMDET_TRAIN = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
                        'train.py')  # fmt: skip
-
-
-def cli_value(value):
-    if isinstance(value, tuple):
-        return '(' + ','.join(map(str, value)) + ')'
-    return str(value)
 
 
 def test_mmdet_train_tool_runs_our_config(synthetic_coco, tmp_path):
@@ -27,7 +21,7 @@ def test_mmdet_train_tool_runs_our_config(synthetic_coco, tmp_path):
     )  # fmt: skip
     result = subprocess.run(
         [sys.executable, MMDET_TRAIN, DEMO_CONFIG, '--cfg-options']
-        + [f'{k}={cli_value(v)}' for k, v in options.items()],
+        + cli_options(options),
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     log = result.stdout + result.stderr

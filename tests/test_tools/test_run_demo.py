@@ -4,13 +4,7 @@ import importlib.util
 import os.path as osp
 
 import cv2
-from conftest import REPO_ROOT, tiny_train_options
-
-
-def cli_value(value):
-    if isinstance(value, tuple):
-        return '(' + ','.join(map(str, value)) + ')'
-    return str(value)
+from conftest import REPO_ROOT, cli_options, tiny_train_options
 
 
 def test_demo_trains_evaluates_and_draws(tmp_path):
@@ -34,7 +28,7 @@ def test_demo_trains_evaluates_and_draws(tmp_path):
         ['--work-dir', work_dir, '--data-root', data_root,
          '--num-train', '16', '--num-val', '4', '--img-size', '64',
          '--num-images', '3', '--cfg-options']
-        + [f'{k}={cli_value(v)}' for k, v in options.items()]
+        + cli_options(options)
     )  # fmt: skip
     assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
     assert osp.exists(osp.join(work_dir, 'dfine-n_synthetic_demo.pth'))

@@ -90,3 +90,20 @@ def test_test_tool_evaluates_the_checkpoint(resumed_run, synthetic_coco):
     metrics = Runner.from_cfg(cfg).test()
     assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
     assert cfg.load_from == checkpoint
+
+
+def test_command_line_options_reach_the_config(tmp_path):
+    train = load_tool('train')
+    cfg = train.build_config(
+        train.parse_args(
+            [DEMO_CONFIG, '--amp', '--auto-scale-lr', '--work-dir',
+             str(tmp_path), '--resume', 'some/epoch_3.pth', '--cfg-options',
+             'train_dataloader.batch_size=3']
+        )
+    )  # fmt: skip
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.auto_scale_lr.enable
+    assert cfg.work_dir == str(tmp_path)
+    assert cfg.resume and cfg.load_from == 'some/epoch_3.pth'
+    assert cfg.train_dataloader.batch_size == 3

@@ -3,6 +3,7 @@
 import math
 from typing import Optional
 
+import torch
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 
@@ -34,13 +35,16 @@ class DFineInvalidLossHook(Hook):
     ) -> None:
         if not outputs or not self.every_n_train_iters(runner, self.interval):
             return
-        bad = {
-            name: value
-            for name, value in outputs.items()
-            if 'loss' in name and not math.isfinite(float(value))
+        values = {
+            name: float(v.detach())
+            if isinstance(v, torch.Tensor)
+            else float(v)
+            for name, v in outputs.items()
+            if 'loss' in name
         }
+        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
         if bad:
-            terms = ', '.join(f'{k}={float(v)}' for k, v in bad.items())
+            terms = ', '.join(f'{k}={v}' for k, v in bad.items())
             raise FloatingPointError(
                 f'Non-finite loss at iteration {runner.iter + 1} (epoch '
                 f'{runner.epoch + 1}): {terms}. Lower the learning rate, '
