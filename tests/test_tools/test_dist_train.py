@@ -57,6 +57,8 @@ def test_normalisers_are_averaged_over_processes(tmp_path):
     script.write_text(
         textwrap.dedent(
             """
+            import sys
+
             import torch.distributed as dist
             from dfine_mm.models.dense_heads.fdr_loss_mixin import (
                 _mean_over_processes)
@@ -68,7 +70,8 @@ def test_normalisers_are_averaged_over_processes(tmp_path):
             assert value == 2.5, value
             # no ground truth anywhere -> clamped to 1
             assert _mean_over_processes(0, 'cpu') == 1.0
-            print('rank', rank, 'ok')
+            # one file per rank: printed lines of two processes interleave
+            open(f'{sys.argv[1]}/rank{rank}.ok', 'w').close()
             dist.destroy_process_group()
             """
         )
@@ -76,10 +79,11 @@ def test_normalisers_are_averaged_over_processes(tmp_path):
     env = environment()
     result = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-         f'--master_port={env["PORT"]}', str(script)],
+         f'--master_port={env["PORT"]}', str(script), str(tmp_path)],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True,
         timeout=TIMEOUT,
     )  # fmt: skip
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
-    assert 'rank 0 ok' in log and 'rank 1 ok' in log
+    assert (tmp_path / 'rank0.ok').exists()
+    assert (tmp_path / 'rank1.ok').exists()
