@@ -239,7 +239,7 @@ class DFINE(DetectionTransformer):
         enc_logits = head.enc_cls_branch(output_memory)  # (B, S, K)
         topk = enc_logits.max(-1).values.topk(self.num_queries, dim=1)[1]
         topk_memory = _gather(output_memory, topk)  # (B, Q, C)
-        topk_anchors = _gather(anchors.expand(len(memory), -1, -1), topk)
+        topk_anchors = _gather(anchors.expand(memory.shape[0], -1, -1), topk)
         enc_boxes_unact = head.enc_reg_branch(topk_memory) + topk_anchors
         query = topk_memory.detach()
         reference_unact = enc_boxes_unact.detach()

@@ -132,14 +132,15 @@ class DFineMSDeformableAttention(BaseModule):
         # (B, S, C) -> (B * M, C / M, S)
         value = value.view(batch, -1, heads, head_dims)
         value = value.permute(0, 2, 3, 1).flatten(0, 1)
-        sizes = [int(h) * int(w) for h, w in spatial_shapes]
+        # h and w stay tensors while tracing (dynamic-shape ONNX export)
+        sizes = [h * w for h, w in spatial_shapes]
         samples: List[Tensor] = []
         for level_value, level_locations, (h, w) in zip(
             value.split(sizes, -1),
             locations.split(self.num_points, -2),
             spatial_shapes,
         ):
-            level_value = level_value.reshape(-1, head_dims, int(h), int(w))
+            level_value = level_value.reshape(-1, head_dims, h, w)
             if self.method == 'default':
                 samples.append(
                     F.grid_sample(

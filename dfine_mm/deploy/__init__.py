@@ -1,0 +1,38 @@
+"""Deployment of dfine_mm models with mmdeploy (ONNX Runtime, TensorRT).
+
+Import this package only where mmdeploy is used (``tools/deploy.py`` and
+``tools/test_deploy.py`` do). Importing it:
+
+* makes ``torch.onnx.export`` default to the TorchScript exporter, which
+  mmdeploy 1.3.1 needs (torch >= 2.9 defaults to dynamo);
+* registers symbolics so that exports for ONNX Runtime and TensorRT hold
+  standard ``GridSample`` and ``LayerNormalization`` nodes only;
+* replaces mmdeploy's TensorRT backend (written for TensorRT 8's binding
+  API) with a TensorRT 10+ builder and runner.
+"""
+
+from .onnx_exporter import check_opset, select_legacy_onnx_exporter
+
+select_legacy_onnx_exporter()
+
+from . import symbolics  # noqa: E402,F401  (registers the symbolics)
+from .export import (  # noqa: E402
+    backend_files,
+    check_checkpoint,
+    check_standard_onnx,
+    export_model,
+    onnx_domains,
+)
+from .tensorrt import DFineTensorRTManager, tensorrt_version  # noqa: E402
+
+__all__ = [
+    'DFineTensorRTManager',
+    'backend_files',
+    'check_checkpoint',
+    'check_opset',
+    'check_standard_onnx',
+    'export_model',
+    'onnx_domains',
+    'select_legacy_onnx_exporter',
+    'tensorrt_version',
+]

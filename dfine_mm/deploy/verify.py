@@ -1,0 +1,109 @@
+"""Compare a deployed model's detections with PyTorch's (parity checks of
+the tests and of ``benchmark_deploy.py``)."""
+
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import torch
+from mmdet.structures import DetDataSample
+from torch import Tensor
+
+
+def pytorch_detections(
+    model: torch.nn.Module, inputs: Tensor
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Detections of an mmdet model in mmdeploy's output layout.
+
+    Args:
+        model (nn.Module): The detector (eval mode).
+        inputs (Tensor): Preprocessed images (B, 3, H, W).
+
+    Returns:
+        tuple[np.ndarray]: ``dets`` (B, K, 5), xyxy in input pixels and
+        score, sorted by score; ``labels`` (B, K).
+    """
+    height, width = inputs.shape[-2:]
+    samples = [
+        DetDataSample(
+            metainfo=dict(
+                img_shape=(height, width),
+                ori_shape=(height, width),
+                scale_factor=(1.0, 1.0),
+            )
+        )
+        for _ in range(len(inputs))
+    ]
+    with torch.no_grad():
+        results = model(inputs, samples, mode='predict')
+    dets, labels = [], []
+    for result in results:
+        pred = result.pred_instances
+        order = pred.scores.argsort(descending=True)
+        dets.append(
+            torch.cat([pred.bboxes[order], pred.scores[order, None]], 1)
+        )
+        labels.append(pred.labels[order])
+    return torch.stack(dets).numpy(), torch.stack(labels).numpy()
+
+
+def onnxruntime_session(path: str, num_threads: Optional[int] = None):
+    """An ONNX Runtime CPU session (``num_threads`` intra-op threads)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if num_threads:
+        options.intra_op_num_threads = num_threads
+        options.inter_op_num_threads = 1
+    return ort.InferenceSession(
+        path, options, providers=['CPUExecutionProvider']
+    )
+
+
+def onnxruntime_detections(
+    session, inputs: Tensor
+) -> Tuple[np.ndarray, np.ndarray]:
+    """``dets`` (B, K, 5) and ``labels`` (B, K) of an exported model."""
+    name = session.get_inputs()[0].name
+    dets, labels = session.run(['dets', 'labels'], {name: inputs.numpy()})
+    return dets, labels
+
+
+def detection_differences(
+    reference: Tuple[np.ndarray, np.ndarray],
+    other: Tuple[np.ndarray, np.ndarray],
+    top_k: int = 100,
+    margin: int = 20,
+) -> Dict[str, float]:
+    """Max abs differences between the ``top_k`` best detections of
+    ``reference`` and their partners in ``other``.
+
+    Scores that are nearly tied may come out in another order, so each of
+    the reference's ``top_k`` detections (per image) is paired with one of
+    the ``top_k + margin`` best of ``other`` by a minimum-cost assignment
+    (box L1 distance; different labels cost extra).
+
+    Returns:
+        dict: ``score`` and ``box`` (pixels) max abs differences over the
+        pairs, and ``label_mismatches`` (pairs with different labels).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    (ref_dets, ref_labels), (dets, labels) = reference, other
+    if ref_dets.shape[0] != dets.shape[0]:
+        raise ValueError(
+            f'batch sizes differ: {ref_dets.shape} vs {dets.shape}'
+        )
+    score = box = 0.0
+    mismatches = 0
+    for image in range(len(ref_dets)):
+        k = min(top_k, ref_dets.shape[1])
+        m = min(k + margin, dets.shape[1])
+        a, b = ref_dets[image, :k], dets[image, :m]
+        cost = np.abs(a[:, None, :4] - b[None, :, :4]).sum(-1)
+        same = ref_labels[image, :k, None] == labels[image, None, :m]
+        cost = cost + np.where(same, 0.0, 1e6)
+        rows, cols = linear_sum_assignment(cost)
+        score = max(score, float(np.abs(a[rows, 4] - b[cols, 4]).max()))
+        box = max(box, float(np.abs(a[rows, :4] - b[cols, :4]).max()))
+        mismatches += int((~same[rows, cols]).sum())
+    return dict(score=score, box=box, label_mismatches=mismatches)
