@@ -55,11 +55,11 @@ def calibrate_norms_(model: torch.nn.Module, images: Tensor) -> None:
 
 
 @torch.no_grad()
-def conditioned_reference(variant: str, seed: int = 0):
+def conditioned_reference(variant: str, seed: int = 0, num_classes: int = 80):
     """transformers' D-FINE of ``variant`` with conditioned random weights
     (eval mode, fp32)."""
     torch.manual_seed(seed)
-    reference = build_transformers_dfine(variant)
+    reference = build_transformers_dfine(variant, num_labels=num_classes)
     perturb_(reference, seed=seed, scale=0.05)
     reference.model.enc_score_head.weight.mul_(10)
     reference.model.enc_output[1].bias.zero_()
@@ -67,8 +67,10 @@ def conditioned_reference(variant: str, seed: int = 0):
     return reference
 
 
-def conditioned_state_dict(variant: str, seed: int = 0) -> Dict[str, Tensor]:
+def conditioned_state_dict(
+    variant: str, seed: int = 0, num_classes: int = 80
+) -> Dict[str, Tensor]:
     """dfine_mm state dict of :func:`conditioned_reference` (converted)."""
-    reference = conditioned_reference(variant, seed)
+    reference = conditioned_reference(variant, seed, num_classes)
     state_dict, _ = convert_dfine_state_dict(reference.state_dict())
     return state_dict

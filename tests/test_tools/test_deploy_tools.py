@@ -1,0 +1,100 @@
+"""tools/deploy.py -> tools/test_deploy.py on the demo config, against
+tools/test.py on the same weights and data: the same detections per image
+and the same COCO metrics."""
+
+import glob
+import os.path as osp
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import DEMO_CONFIG, REPO_ROOT
+from dfine_mm.deploy.verify import detection_differences
+from dfine_mm.testing import conditioned_state_dict
+from test_train import load_tool
+
+pytest.importorskip('onnxruntime')
+pytest.importorskip('transformers')
+
+pytestmark = pytest.mark.slow
+STATIC = osp.join(
+    REPO_ROOT, 'configs', 'deploy', 'detection_onnxruntime_static.py'
+)
+
+
+def _data_options(data_root):
+    ann = data_root + '/annotations/instances_val.json'
+    return [
+        f'test_dataloader.dataset.data_root={data_root}/',
+        f'test_evaluator.ann_file={ann}',
+        'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False',
+    ]
+
+
+def _as_arrays(results):
+    """Per image: (dets (1, K, 5), labels (1, K)) sorted by score."""
+    out = {}
+    for result in results:
+        pred = result['pred_instances']
+        order = torch.as_tensor(pred['scores']).argsort(descending=True)
+        boxes = torch.as_tensor(pred['bboxes'])[order]
+        scores = torch.as_tensor(pred['scores'])[order, None]
+        dets = torch.cat([boxes, scores], 1)[None].numpy()
+        labels = torch.as_tensor(pred['labels'])[order][None].numpy()
+        out[result['img_id']] = (dets, labels)
+    return out
+
+
+def test_deploy_then_evaluate(synthetic_coco, tmp_path):
+    checkpoint = str(tmp_path / 'demo_random.pth')
+    torch.save(
+        dict(state_dict=conditioned_state_dict('n', num_classes=5)),
+        checkpoint,
+    )
+    image = sorted(glob.glob(osp.join(synthetic_coco, 'val', '*')))[0]
+    work_dir = str(tmp_path / 'onnx')
+    deploy = load_tool('deploy')
+    assert deploy.main([STATIC, DEMO_CONFIG, checkpoint, image,
+                        '--work-dir', work_dir]) == 0  # fmt: skip
+    onnx_file = osp.join(work_dir, 'end2end.onnx')
+    assert osp.isfile(onnx_file)
+
+    options = _data_options(synthetic_coco)
+    test_deploy = load_tool('test_deploy')
+    ort_pkl = str(tmp_path / 'ort.pkl')
+    args = [STATIC, DEMO_CONFIG, '--model', onnx_file, '--work-dir',
+            str(tmp_path / 'ort'), '--out', ort_pkl, '--cfg-options',
+            *options]  # fmt: skip
+    ort_metrics = test_deploy.main(args)
+
+    torch_pkl = str(tmp_path / 'torch.pkl')
+    test = load_tool('test')
+    torch_metrics = test.main([DEMO_CONFIG, checkpoint, '--work-dir',
+                               str(tmp_path / 'torch'), '--out', torch_pkl,
+                               '--cfg-options', *options])  # fmt: skip
+    with open(ort_pkl, 'rb') as file:
+        ort_results = _as_arrays(pickle.load(file))
+    with open(torch_pkl, 'rb') as file:
+        torch_results = _as_arrays(pickle.load(file))
+    assert sorted(ort_results) == sorted(torch_results)
+    assert len(ort_results) == 8
+    for img_id, reference in torch_results.items():
+        diff = detection_differences(reference, ort_results[img_id], 20)
+        assert diff['label_mismatches'] == 0, (img_id, diff)
+        assert diff['score'] <= 1e-3, (img_id, diff)
+        # boxes in original-image pixels (64 px images, 256 px input)
+        assert diff['box'] <= 1e-2, (img_id, diff)
+    assert ort_metrics.keys() == torch_metrics.keys()
+    for key, value in torch_metrics.items():
+        assert np.isclose(ort_metrics[key], value, atol=1e-3), key
+
+
+def test_batch_size_needs_a_dynamic_export(tmp_path):
+    from dfine_mm.deploy.evaluate import evaluate_backend_model
+
+    with pytest.raises(ValueError, match='dynamic batch axis'):
+        evaluate_backend_model(STATIC, DEMO_CONFIG, ['x.onnx'],
+                               str(tmp_path), batch_size=4)  # fmt: skip

@@ -1,0 +1,146 @@
+"""ONNX Runtime against PyTorch (deploy mode) on the CPU, in one run.
+
+Example::
+
+    python tools/analysis_tools/benchmark_deploy.py \\
+        configs/dfine/dfine-n_hgnetv2-b0_4xb32-160e_coco.py \\
+        configs/dfine/dfine-s_hgnetv2-b0_4xb8-132e_coco.py
+
+For each model config: export with ``--deploy-cfg`` (default: ONNX Runtime,
+static), then time ONNX Runtime and the PyTorch model that mmdeploy exports
+(after ``switch_to_deploy()``), both with ``--threads`` intra-op threads
+(default 2), batch 1, ``--size`` (default 640x640), alternating run by run,
+median of ``--runs`` after ``--warmup``. Both timings cover the whole
+network including the top-K post-processing. Without ``--checkpoint`` the
+D-FINE variant configs get well-conditioned random weights (the parity
+recipe), so the detections can be compared too.
+"""
+
+import argparse
+import os.path as osp
+import statistics
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import torch
+from mmengine.logging import print_log
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+STATIC_ORT = osp.join(
+    ROOT, 'configs', 'deploy', 'detection_onnxruntime_static.py'
+)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('configs', nargs='+', help='model config(s)')
+    parser.add_argument('--checkpoint', help='weights (one config only)')
+    parser.add_argument('--deploy-cfg', default=STATIC_ORT)
+    parser.add_argument('--size', type=int, nargs=2, default=(640, 640))
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--runs', type=int, default=10)
+    parser.add_argument('--warmup', type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.checkpoint and len(args.configs) > 1:
+        parser.error('--checkpoint goes with a single config')
+    return args
+
+
+def _weights(config: str, work_dir: str) -> str:
+    from dfine_mm.converters.dfine import VARIANT_CONFIGS
+    from dfine_mm.testing import conditioned_state_dict
+
+    variant = next(
+        (v for v, name in VARIANT_CONFIGS.items() if config.endswith(name)),
+        None,
+    )
+    if variant is None:
+        raise ValueError(
+            f'{config} is not a D-FINE variant config; pass --checkpoint'
+        )
+    path = osp.join(work_dir, f'dfine_{variant}_random.pth')
+    torch.save(dict(state_dict=conditioned_state_dict(variant)), path)
+    return path
+
+
+def benchmark(config: str, args: argparse.Namespace, work_dir: str) -> str:
+    """Export, check and time one config; return the report lines."""
+    from dfine_mm.deploy import export_model
+    from dfine_mm.deploy.export import load_configs, task_processor
+    from dfine_mm.deploy.verify import (
+        detection_differences,
+        onnxruntime_detections,
+        onnxruntime_session,
+        pytorch_detections,
+    )
+    from dfine_mm.testing import synthetic_images
+
+    height, width = args.size
+    images = synthetic_images(height, width, 1)
+    image_file = osp.join(work_dir, 'image.png')
+    rgb = (images[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    cv2.imwrite(image_file, rgb[..., ::-1])
+    checkpoint = args.checkpoint or _weights(config, work_dir)
+    deploy_cfg, model_cfg = load_configs(args.deploy_cfg, config)
+    deploy_cfg.onnx_config.input_shape = [width, height]
+    out_dir = osp.join(work_dir, osp.splitext(osp.basename(config))[0])
+    onnx_path = export_model(
+        deploy_cfg, model_cfg, checkpoint, image_file, out_dir
+    )['onnx']
+    model = task_processor(deploy_cfg, model_cfg).build_pytorch_model(
+        checkpoint
+    )
+    torch.set_num_threads(args.threads)
+    session = onnxruntime_session(onnx_path, args.threads)
+    runners = dict(
+        onnxruntime=lambda: onnxruntime_detections(session, images),
+        pytorch=lambda: pytorch_detections(model, images),
+    )
+    outputs = {name: run() for name, run in runners.items()}
+    diff = detection_differences(outputs['pytorch'], outputs['onnxruntime'])
+    times = {name: [] for name in runners}
+    with torch.inference_mode():
+        for step in range(args.warmup + args.runs):
+            for name, run in runners.items():
+                start = time.perf_counter()
+                run()
+                if step >= args.warmup:
+                    times[name].append(time.perf_counter() - start)
+    ms = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    return '\n'.join(
+        [
+            f'{config}: batch 1, {height}x{width}, {args.threads} threads, '
+            f'median of {args.runs} runs',
+            f'  onnxruntime:        {ms["onnxruntime"]:.1f} ms',
+            f'  pytorch (deploy):   {ms["pytorch"]:.1f} ms',
+            f'  ratio onnxruntime / pytorch: '
+            f'{ms["onnxruntime"] / ms["pytorch"]:.3f}',
+            f'  top-100 detections, max abs diff: scores '
+            f'{diff["score"]:.2e}, boxes {diff["box"]:.2e} px, label '
+            f'mismatches {diff["label_mismatches"]}',
+        ]
+    )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import onnxruntime
+
+    import dfine_mm  # noqa: F401
+
+    reports = []
+    with tempfile.TemporaryDirectory() as work_dir:
+        for config in args.configs:
+            reports.append(benchmark(config, args, work_dir))
+    print_log(
+        f'onnxruntime {onnxruntime.__version__}, torch {torch.__version__}\n'
+        + '\n'.join(reports),
+        logger='current',
+    )
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
