@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import REPO_ROOT
 from mmengine.config import Config
 
-from conftest import REPO_ROOT
 from dfine_mm.converters.dfine import VARIANT_CONFIGS
 from dfine_mm.deploy import export_model, onnx_domains
 from dfine_mm.deploy.export import task_processor
@@ -62,14 +62,16 @@ def _export(deploy_name, variant, checkpoint, image_file, work_dir):
     if 'tensorrt' in deploy_name and not HAS_TENSORRT:
         # the ONNX file is written, then the missing TensorRT is reported
         with pytest.raises(RuntimeError, match='TensorRT >= 10 is needed'):
-            export_model(deploy_cfg, model_cfg, checkpoint, image_file,
-                         work_dir)  # fmt: skip
+            export_model(
+                deploy_cfg, model_cfg, checkpoint, image_file, work_dir
+            )
         onnx_path = osp.join(work_dir, 'end2end.onnx')
         assert osp.isfile(onnx_path)
     else:
         device = 'cuda:0' if 'tensorrt' in deploy_name else 'cpu'
-        onnx_path = export_model(deploy_cfg, model_cfg, checkpoint,
-                                 image_file, work_dir, device)['onnx']  # fmt: skip
+        onnx_path = export_model(
+            deploy_cfg, model_cfg, checkpoint, image_file, work_dir, device
+        )['onnx']
     model = task_processor(deploy_cfg, model_cfg).build_pytorch_model(
         checkpoint
     )
@@ -93,15 +95,25 @@ def _check_parity(onnx_path, model, shapes):
 
 def test_onnxruntime_static(weights, image_file, tmp_path):
     variant, checkpoint = weights
-    onnx_path, model = _export('detection_onnxruntime_static', variant,
-                               checkpoint, image_file, str(tmp_path))  # fmt: skip
+    onnx_path, model = _export(
+        'detection_onnxruntime_static',
+        variant,
+        checkpoint,
+        image_file,
+        str(tmp_path),
+    )
     _check_parity(onnx_path, model, [(1, 640, 640)])
 
 
 def test_onnxruntime_dynamic(weights, image_file, tmp_path):
     variant, checkpoint = weights
-    onnx_path, model = _export('detection_onnxruntime_dynamic', variant,
-                               checkpoint, image_file, str(tmp_path))  # fmt: skip
+    onnx_path, model = _export(
+        'detection_onnxruntime_dynamic',
+        variant,
+        checkpoint,
+        image_file,
+        str(tmp_path),
+    )
     shapes = [(1, 640, 640), (4, 640, 640), (1, 480, 800), (4, 480, 800)]
     _check_parity(onnx_path, model, shapes)
 
@@ -113,13 +125,15 @@ def test_onnxruntime_dynamic(weights, image_file, tmp_path):
         ('detection_tensorrt-fp16_dynamic-batch-640x640', (1, 4)),
     ],
 )
-def test_tensorrt_config_onnx(deploy_name, batches, weights, image_file,
-                              tmp_path):  # fmt: skip
+def test_tensorrt_config_onnx(
+    deploy_name, batches, weights, image_file, tmp_path
+):
     variant, checkpoint = weights
     if variant == 's' and 'dynamic' in deploy_name:
         pytest.skip('the dynamic-batch TensorRT export is checked on N')
-    onnx_path, model = _export(deploy_name, variant, checkpoint, image_file,
-                               str(tmp_path))  # fmt: skip
+    onnx_path, model = _export(
+        deploy_name, variant, checkpoint, image_file, str(tmp_path)
+    )
     opset, ops = onnx_domains(onnx_path)
     assert opset == 17
     assert {domain for domain, _ in ops} == {''}
@@ -134,8 +148,13 @@ def test_checkpoint_of_another_variant(image_file, tmp_path):
     path = str(tmp_path / 's.pth')
     torch.save(dict(state_dict=conditioned_state_dict('s')), path)
     with pytest.raises(ValueError, match='cannot be deployed') as error:
-        export_model(_deploy_cfg('detection_onnxruntime_static'),
-                     _config('n'), path, image_file, str(tmp_path))  # fmt: skip
+        export_model(
+            _deploy_cfg('detection_onnxruntime_static'),
+            _config('n'),
+            path,
+            image_file,
+            str(tmp_path),
+        )
     assert 'shape mismatch' in str(error.value)
     assert not osp.exists(tmp_path / 'end2end.onnx')
 
@@ -144,12 +163,21 @@ def test_bad_opset_and_missing_files(image_file, tmp_path):
     deploy_cfg = _deploy_cfg('detection_onnxruntime_static')
     deploy_cfg.onnx_config.opset_version = 13
     with pytest.raises(ValueError, match='opset_version=13'):
-        export_model(deploy_cfg, _config('n'), None, image_file,
-                     str(tmp_path))  # fmt: skip
+        export_model(deploy_cfg, _config('n'), None, image_file, str(tmp_path))
     deploy_cfg.onnx_config.opset_version = 17
     with pytest.raises(FileNotFoundError, match='missing.png'):
-        export_model(deploy_cfg, _config('n'), None,
-                     str(tmp_path / 'missing.png'), str(tmp_path))  # fmt: skip
+        export_model(
+            deploy_cfg,
+            _config('n'),
+            None,
+            str(tmp_path / 'missing.png'),
+            str(tmp_path),
+        )
     with pytest.raises(FileNotFoundError, match='missing.pth'):
-        export_model(deploy_cfg, _config('n'), str(tmp_path / 'missing.pth'),
-                     image_file, str(tmp_path))  # fmt: skip
+        export_model(
+            deploy_cfg,
+            _config('n'),
+            str(tmp_path / 'missing.pth'),
+            image_file,
+            str(tmp_path),
+        )

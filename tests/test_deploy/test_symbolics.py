@@ -17,9 +17,12 @@ ort = pytest.importorskip('onnxruntime')
 class Sampler(torch.nn.Module):
     def forward(self, value, grid):
         return F.grid_sample(
-            value, grid, mode='bilinear', padding_mode='zeros',
+            value,
+            grid,
+            mode='bilinear',
+            padding_mode='zeros',
             align_corners=False,
-        )  # fmt: skip
+        )
 
 
 class Block(torch.nn.Module):

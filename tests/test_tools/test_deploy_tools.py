@@ -9,11 +9,11 @@ import pickle
 import numpy as np
 import pytest
 import torch
-
 from conftest import DEMO_CONFIG, REPO_ROOT
+from test_train import load_tool
+
 from dfine_mm.deploy.verify import detection_differences
 from dfine_mm.testing import conditioned_state_dict
-from test_train import load_tool
 
 pytest.importorskip('onnxruntime')
 pytest.importorskip('transformers')
@@ -57,24 +57,46 @@ def test_deploy_then_evaluate(synthetic_coco, tmp_path):
     image = sorted(glob.glob(osp.join(synthetic_coco, 'val', '*')))[0]
     work_dir = str(tmp_path / 'onnx')
     deploy = load_tool('deploy')
-    assert deploy.main([STATIC, DEMO_CONFIG, checkpoint, image,
-                        '--work-dir', work_dir]) == 0  # fmt: skip
+    assert (
+        deploy.main(
+            [STATIC, DEMO_CONFIG, checkpoint, image, '--work-dir', work_dir]
+        )
+        == 0
+    )
     onnx_file = osp.join(work_dir, 'end2end.onnx')
     assert osp.isfile(onnx_file)
 
     options = _data_options(synthetic_coco)
     test_deploy = load_tool('test_deploy')
     ort_pkl = str(tmp_path / 'ort.pkl')
-    args = [STATIC, DEMO_CONFIG, '--model', onnx_file, '--work-dir',
-            str(tmp_path / 'ort'), '--out', ort_pkl, '--cfg-options',
-            *options]  # fmt: skip
+    args = [
+        STATIC,
+        DEMO_CONFIG,
+        '--model',
+        onnx_file,
+        '--work-dir',
+        str(tmp_path / 'ort'),
+        '--out',
+        ort_pkl,
+        '--cfg-options',
+        *options,
+    ]
     ort_metrics = test_deploy.main(args)
 
     torch_pkl = str(tmp_path / 'torch.pkl')
     test = load_tool('test')
-    torch_metrics = test.main([DEMO_CONFIG, checkpoint, '--work-dir',
-                               str(tmp_path / 'torch'), '--out', torch_pkl,
-                               '--cfg-options', *options])  # fmt: skip
+    torch_metrics = test.main(
+        [
+            DEMO_CONFIG,
+            checkpoint,
+            '--work-dir',
+            str(tmp_path / 'torch'),
+            '--out',
+            torch_pkl,
+            '--cfg-options',
+            *options,
+        ]
+    )
     with open(ort_pkl, 'rb') as file:
         ort_results = _as_arrays(pickle.load(file))
     with open(torch_pkl, 'rb') as file:
@@ -96,5 +118,6 @@ def test_batch_size_needs_a_dynamic_export(tmp_path):
     from dfine_mm.deploy.evaluate import evaluate_backend_model
 
     with pytest.raises(ValueError, match='dynamic batch axis'):
-        evaluate_backend_model(STATIC, DEMO_CONFIG, ['x.onnx'],
-                               str(tmp_path), batch_size=4)  # fmt: skip
+        evaluate_backend_model(
+            STATIC, DEMO_CONFIG, ['x.onnx'], str(tmp_path), batch_size=4
+        )

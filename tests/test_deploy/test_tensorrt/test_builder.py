@@ -3,9 +3,9 @@ import os.path as osp
 
 import pytest
 import torch
+from conftest import REPO_ROOT
 from mmengine.config import Config
 
-from conftest import REPO_ROOT
 from dfine_mm.deploy.tensorrt import (
     DFineTensorRTManager,
     cuda_device_id,
@@ -29,8 +29,11 @@ def test_every_tensorrt_config_has_a_valid_profile():
         assert cfg.onnx_config.opset_version == 17
         shapes = engine_input_shapes(cfg)['input']
         fp16 = cfg.backend_config.common_config.fp16_mode
-        seen[osp.basename(path)] = (fp16, shapes['min_shape'][0],
-                                    shapes['max_shape'][0])  # fmt: skip
+        seen[osp.basename(path)] = (
+            fp16,
+            shapes['min_shape'][0],
+            shapes['max_shape'][0],
+        )
         assert shapes['opt_shape'][1:] == [3, 640, 640]
     assert seen == {
         'detection_tensorrt-fp16_dynamic-batch-640x640.py': (True, 1, 32),
@@ -105,16 +108,26 @@ def test_engine_runs_a_small_graph(tmp_path):
     net = Net().eval()
     x = torch.randn(2, 3, 16, 16)
     path = str(tmp_path / 'net.onnx')
-    torch.onnx.export(net, (x,), path, input_names=['input'],
-                      output_names=['out'], opset_version=17,
-                      dynamic_axes=dict(input={0: 'b'}, out={0: 'b'}))  # fmt: skip
+    torch.onnx.export(
+        net,
+        (x,),
+        path,
+        input_names=['input'],
+        output_names=['out'],
+        opset_version=17,
+        dynamic_axes=dict(input={0: 'b'}, out={0: 'b'}),
+    )
     shapes = dict(
-        input=dict(min_shape=[1, 3, 16, 16], opt_shape=[2, 3, 16, 16],
-                   max_shape=[4, 3, 16, 16])
-    )  # fmt: skip
+        input=dict(
+            min_shape=[1, 3, 16, 16],
+            opt_shape=[2, 3, 16, 16],
+            max_shape=[4, 3, 16, 16],
+        )
+    )
     expected = net(x).detach()
     for fp16, tol in ((False, 1e-4), (True, 2e-2)):
-        engine = build_engine(path, str(tmp_path / 'net.engine'), shapes,
-                              fp16=fp16)  # fmt: skip
+        engine = build_engine(
+            path, str(tmp_path / 'net.engine'), shapes, fp16=fp16
+        )
         out = TensorRT10Wrapper(engine)(dict(input=x.cuda()))['out']
         assert torch.allclose(out.float().cpu(), expected, atol=tol)

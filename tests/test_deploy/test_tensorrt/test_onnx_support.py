@@ -56,6 +56,11 @@ def test_problems_are_named(tmp_path):
     ]
     path = _model(str(tmp_path / 'b.onnx'), nodes, [k, mode, ratio], 21)
     problems = '\n'.join(tensorrt_problems(path))
-    for text in ('opset 21', 'custom domain mmdeploy', 'Unique', 'K=5000',
-                 'training_mode'):  # fmt: skip
+    for text in (
+        'opset 21',
+        'custom domain mmdeploy',
+        'Unique',
+        'K=5000',
+        'training_mode',
+    ):
         assert text in problems
