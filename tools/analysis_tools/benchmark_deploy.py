@@ -18,9 +18,7 @@ recipe), so the detections can be compared too.
 
 import argparse
 import os.path as osp
-import statistics
 import tempfile
-import time
 
 import cv2
 import numpy as np
@@ -75,7 +73,7 @@ def benchmark(config: str, args: argparse.Namespace, work_dir: str) -> str:
         onnxruntime_session,
         pytorch_detections,
     )
-    from dfine_mm.testing import synthetic_images
+    from dfine_mm.testing import alternating_medians, synthetic_images
 
     height, width = args.size
     images = synthetic_images(height, width, 1)
@@ -100,15 +98,7 @@ def benchmark(config: str, args: argparse.Namespace, work_dir: str) -> str:
     )
     outputs = {name: run() for name, run in runners.items()}
     diff = detection_differences(outputs['pytorch'], outputs['onnxruntime'])
-    times = {name: [] for name in runners}
-    with torch.inference_mode():
-        for step in range(args.warmup + args.runs):
-            for name, run in runners.items():
-                start = time.perf_counter()
-                run()
-                if step >= args.warmup:
-                    times[name].append(time.perf_counter() - start)
-    ms = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    ms = alternating_medians(runners, args.warmup, args.runs)
     return '\n'.join(
         [
             f'{config}: batch 1, {height}x{width}, {args.threads} threads, '

@@ -16,8 +16,6 @@ forward (outputs: logits and boxes), not pre/post-processing.
 """
 
 import argparse
-import statistics
-import time
 
 import torch
 from mmengine.config import Config
@@ -88,15 +86,9 @@ def main():
     runners = {'dfine_mm': lambda: model(image, None, mode='tensor')}
     if reference is not None:
         runners['transformers'] = lambda: reference(pixel_values=image)
-    times = {name: [] for name in runners}
-    with torch.inference_mode():
-        for step in range(args.warmup + args.runs):
-            for name, run in runners.items():
-                start = time.perf_counter()
-                run()
-                if step >= args.warmup:
-                    times[name].append(time.perf_counter() - start)
-    medians = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    from dfine_mm.testing import alternating_medians
+
+    medians = alternating_medians(runners, args.warmup, args.runs)
     mode = 'deploy' if args.deploy else 'train-form'
     lines = [
         f'{args.config}: batch 1, {args.size[0]}x{args.size[1]}, '

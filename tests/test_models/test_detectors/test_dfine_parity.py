@@ -18,7 +18,6 @@ implementation can meet 1e-4 against it; in fp64 both agree to ~1e-8.
 
 import copy
 
-import numpy as np
 import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
@@ -28,12 +27,11 @@ from dfine_mm.converters.dfine import (
     convert_dfine_state_dict,
     detect_variant,
 )
-from dfine_mm.datasets.synthetic import render_image
 
 pytest.importorskip('transformers')
 from dfine_mm.testing import (  # noqa: E402
-    build_transformers_dfine,
-    perturb_,
+    conditioned_reference,
+    synthetic_images,
 )
 
 TOLERANCE = 1e-4
@@ -47,32 +45,8 @@ DTYPES = dict(
 )
 
 
-def _images(height, width, dtype, seed=0):
-    images = []
-    for index in range(2):
-        rng = np.random.default_rng([seed, index])
-        image, _ = render_image(rng, max(height, width), 12, range(5))
-        rgb = image[:height, :width, ::-1].copy()
-        images.append(torch.from_numpy(rgb).permute(2, 0, 1) / 255.0)
-    return torch.stack(images).to(dtype)
-
-
-@torch.no_grad()
-def _calibrate_norms(model, images):
-    """Set every BatchNorm's statistics to those of its input on images."""
-
-    def set_stats(module, args):
-        module.running_mean.copy_(args[0].mean((0, 2, 3)))
-        module.running_var.copy_(args[0].var((0, 2, 3)))
-
-    hooks = [
-        m.register_forward_pre_hook(set_stats)
-        for m in model.modules()
-        if hasattr(m, 'running_mean') and hasattr(m, 'running_var')
-    ]
-    model(pixel_values=images)
-    for hook in hooks:
-        hook.remove()
+def _images(height, width, dtype):
+    return synthetic_images(height, width).to(dtype)
 
 
 def _paired_max_diff(ref_boxes, ref_logits, boxes, logits):
@@ -90,13 +64,7 @@ def _paired_max_diff(ref_boxes, ref_logits, boxes, logits):
 def pair(request):
     """(variant, dfine_mm model, reference outputs in fp32 and fp64)."""
     variant = request.param
-    torch.manual_seed(0)
-    reference = build_transformers_dfine(variant)
-    perturb_(reference, scale=0.05)
-    with torch.no_grad():
-        reference.model.enc_score_head.weight.mul_(10)
-        reference.model.enc_output[1].bias.zero_()
-    _calibrate_norms(reference, _images(640, 640, torch.float32))
+    reference = conditioned_reference(variant)
     state_dict, source = convert_dfine_state_dict(reference.state_dict())
     assert source == 'transformers'
     assert detect_variant(state_dict) == variant
