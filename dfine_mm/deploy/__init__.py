@@ -6,7 +6,9 @@ Import this package only where mmdeploy is used (``tools/deploy.py`` and
 * makes ``torch.onnx.export`` default to the TorchScript exporter, which
   mmdeploy 1.3.1 needs (torch >= 2.9 defaults to dynamo);
 * registers symbolics so that exports for ONNX Runtime and TensorRT hold
-  standard ``GridSample`` and ``LayerNormalization`` nodes only;
+  standard ``GridSample`` and ``LayerNormalization`` nodes only, and
+  rewriters that keep the graph fast (``Clip`` for the folded backbone
+  activations);
 * replaces mmdeploy's TensorRT backend (written for TensorRT 8's binding
   API) with a TensorRT 10+ builder and runner.
 """
@@ -15,7 +17,7 @@ from .onnx_exporter import check_opset, select_legacy_onnx_exporter
 
 select_legacy_onnx_exporter()
 
-from . import symbolics  # noqa: E402,F401  (registers the symbolics)
+from . import rewriters, symbolics  # noqa: E402,F401  (registrations)
 from .export import (  # noqa: E402
     backend_files,
     check_checkpoint,

@@ -103,6 +103,11 @@ def test_onnxruntime_static(weights, image_file, tmp_path):
         str(tmp_path),
     )
     _check_parity(onnx_path, model, [(1, 640, 640)])
+    # the backbone's folded ReLU + affine clamps export as Clip (fused into
+    # the convolutions by ONNX Runtime), not as Max against a tensor
+    _, ops = onnx_domains(onnx_path)
+    assert ops[('', 'Max')] == 0
+    assert ops[('', 'Clip')] >= 30
 
 
 def test_onnxruntime_dynamic(weights, image_file, tmp_path):
