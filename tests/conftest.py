@@ -19,7 +19,7 @@ def synthetic_coco(tmp_path_factory):
 
 
 DEMO_CONFIG = osp.join(
-    REPO_ROOT, 'configs', 'dfine', 'dfine-n_hgnetv2-b0_1xb16-8e_synthetic.py'
+    REPO_ROOT, 'configs', 'dfine', 'dfine-n_hgnetv2-b0_1xb16-9e_synthetic.py'
 )
 
 

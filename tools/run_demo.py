@@ -22,7 +22,7 @@ from dfine_mm.datasets.synthetic import generate_synthetic_coco
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(
-    ROOT, 'configs', 'dfine', 'dfine-n_hgnetv2-b0_1xb16-8e_synthetic.py'
+    ROOT, 'configs', 'dfine', 'dfine-n_hgnetv2-b0_1xb16-9e_synthetic.py'
 )
 # the demo data set (see the config's header)
 DATA = dict(

@@ -5,7 +5,7 @@ Example::
 
     python tools/test_deploy.py \\
         configs/deploy/detection_onnxruntime_static.py \\
-        configs/dfine/dfine-n_hgnetv2-b0_1xb16-8e_synthetic.py \\
+        configs/dfine/dfine-n_hgnetv2-b0_1xb16-9e_synthetic.py \\
         --model work_dirs/demo_onnx/end2end.onnx
 """
 

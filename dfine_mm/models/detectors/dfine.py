@@ -51,6 +51,10 @@ class DFINE(DetectionTransformer):
             ``num_matching_queries``). None disables denoising.
         anchor_grid_size (float): Anchor size on the finest level, relative
             to the image; doubles per level. Defaults to 0.05.
+        channels_last (bool): Keep the backbone and neck in channels-last
+            memory format (faster CPU convolutions, in training too: -13%
+            per step for D-FINE-N at 256 px on 2 cores). Same results.
+            ``switch_to_deploy()`` turns it on. Defaults to False.
         **kwargs: Passed to mmdet's ``DetectionTransformer`` (backbone,
             neck, bbox_head, train_cfg, test_cfg, data_preprocessor,
             init_cfg).
@@ -64,6 +68,7 @@ class DFINE(DetectionTransformer):
         decoder_in_channels: Optional[Sequence[int]] = None,
         dn_cfg: OptConfigType = None,
         anchor_grid_size: float = 0.05,
+        channels_last: bool = False,
         **kwargs,
     ) -> None:
         self.decoder_in_channels = (
@@ -76,6 +81,8 @@ class DFINE(DetectionTransformer):
         super().__init__(
             *args, decoder=decoder, num_queries=num_queries, **kwargs
         )
+        if channels_last:
+            self._to_channels_last()
 
     def _init_layers(self) -> None:
         """Build the decoder, the input projections, the query-selection
@@ -388,9 +395,12 @@ class DFINE(DetectionTransformer):
             if hasattr(module, 'switch_to_deploy'):
                 module.switch_to_deploy()
         if fuse_backbone:
-            self.backbone.to(memory_format=torch.channels_last)
-            self.neck.to(memory_format=torch.channels_last)
-            self._channels_last = True
+            self._to_channels_last()
+
+    def _to_channels_last(self) -> None:
+        self.backbone.to(memory_format=torch.channels_last)
+        self.neck.to(memory_format=torch.channels_last)
+        self._channels_last = True
 
 
 def _gather(tensor: Tensor, index: Tensor) -> Tensor:

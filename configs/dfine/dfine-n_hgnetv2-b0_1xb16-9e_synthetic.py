@@ -4,8 +4,9 @@
 #   python tools/misc/make_synthetic_coco.py --out data/demo --num-train 600 \
 #       --num-val 100 --img-size 256 --max-objects 6 --min-object-size 24
 # 256x256 inputs, 60 queries (at most 6 objects per image), 30 denoising
-# queries, no ImageNet backbone, fp32, one LR, short warm-up, a fast EMA and
-# a heavier classification loss.
+# queries, no ImageNet backbone, fp32 in channels-last memory format (13%
+# faster steps on the CPU, which buys the 9th epoch), one LR, short warm-up,
+# a fast EMA, a heavier classification loss and a fixed seed.
 _base_ = './dfine-n_hgnetv2-b0_4xb32-160e_coco.py'
 
 data_root = 'data/demo/'
@@ -16,15 +17,18 @@ metainfo = dict(
 )  # fmt: skip
 num_classes = 5
 img_scale = (256, 256)
-max_epochs = 8
+max_epochs = 9
+randomness = dict(seed=0)
 
 model = dict(
     backbone=dict(init_cfg=None),  # from scratch: no ImageNet weights here
+    channels_last=True,
     num_queries=60,
     dn_cfg=dict(num_denoising=30),
-    # From scratch in 300 steps, telling the shapes apart is what lags
+    # From scratch in 340 steps, telling the shapes apart is what lags
     # (boxes are learnt first): the classification loss weighs 4x here
-    # (measured mAP with weight 1 / 2 / 4 / 6: 0.23 / 0.33 / 0.39 / 0.28).
+    # (8 epochs, mAP with weight 1 / 2 / 3 / 4 / 5 / 6: 0.23 / 0.33 / 0.27 /
+    # 0.32-0.43 over 4 seeds / 0.30 / 0.28; see configs/dfine/README.md).
     bbox_head=dict(num_classes=num_classes, loss_cls=dict(loss_weight=4.0)),
     test_cfg=dict(max_per_img=60),
 )
