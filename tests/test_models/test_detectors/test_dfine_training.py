@@ -107,3 +107,29 @@ def test_label_outside_the_classes_is_an_error(model):
 def test_too_few_positions_for_the_queries(model):
     with pytest.raises(ValueError, match='fewer than num_queries'):
         model.loss(torch.rand(1, 3, 128, 128), samples([1]))
+
+
+def test_channels_last_training_gives_the_same_losses(model):
+    """``channels_last=True`` changes the memory format only."""
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+
+    from dfine_mm.converters.dfine import variant_config_path
+
+    cfg = Config.fromfile(variant_config_path('n'))
+    cfg.model.bbox_head.num_classes = 5
+    cfg.model.backbone.init_cfg = None
+    cfg.model.channels_last = True
+    fast = MODELS.build(cfg.model)
+    fast.load_state_dict(model.state_dict())
+    fast.train()
+    weight = fast.backbone.stem.stem1.conv.weight
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    images, batch = torch.rand(2, 3, SIZE, SIZE), samples([3, 1], seed=3)
+    torch.manual_seed(1)  # the same denoising noise for both
+    expected = model.loss(images, batch)
+    torch.manual_seed(1)
+    losses = fast.loss(images, batch)
+    assert losses.keys() == expected.keys()
+    for key, value in expected.items():
+        assert torch.allclose(losses[key], value, rtol=1e-4, atol=1e-5), key
