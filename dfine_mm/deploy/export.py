@@ -1,6 +1,7 @@
 """``tools/deploy.py``'s pipeline: checks, mmdeploy's ``torch2onnx``, the
 standard-domain check of the graph and, for TensorRT configs, the engine."""
 
+import copy
 import os.path as osp
 from collections import Counter
 from typing import Dict, Optional, Tuple, Union
@@ -53,7 +54,8 @@ def check_checkpoint(model_cfg: Config, checkpoint: str) -> None:
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     register_all_modules()
-    cfg = model_cfg.model.copy()
+    # deep copy: mmdet's DETRs write into their nested head config
+    cfg = copy.deepcopy(model_cfg.model)
     cfg.pop('pretrained', None)
     model = MODELS.build(cfg)
     state_dict = read_source_state_dict(checkpoint)

@@ -28,6 +28,8 @@ def pytorch_detections(
             metainfo=dict(
                 img_shape=(height, width),
                 ori_shape=(height, width),
+                pad_shape=(height, width),
+                batch_input_shape=(height, width),
                 scale_factor=(1.0, 1.0),
             )
         )

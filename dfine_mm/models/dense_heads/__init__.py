@@ -1,3 +1,4 @@
 from .dfine_head import DFineHead
+from .dino_fdr_head import DINOFDRHead
 
-__all__ = ['DFineHead']
+__all__ = ['DINOFDRHead', 'DFineHead']

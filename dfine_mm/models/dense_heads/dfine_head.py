@@ -111,19 +111,22 @@ class DFineHead(FDRLossMixin, DINOHead):
         self.enc_cls_branch = Linear(dims, self.cls_out_channels)
         self.enc_reg_branch = MLP(dims, dims, 4, 3)
 
+    def _encoder_branches(self) -> Tuple[nn.Module, nn.Module]:
+        """The query-selection branches (scores, box offsets)."""
+        return self.enc_cls_branch, self.enc_reg_branch
+
     def init_weights(self) -> None:
         """Score biases at prior 0.01; every box branch and LQE starts as
         the identity (last layer zero), as in the original."""
         bias = bias_init_with_prob(0.01)
-        for branch in (*self.cls_branches, self.enc_cls_branch):
+        enc_cls, enc_reg = self._encoder_branches()
+        for branch in (*self.cls_branches, enc_cls):
             if isinstance(branch, nn.Linear):
                 nn.init.constant_(branch.bias, bias)
-        for mlp in (*self.reg_branches, self.pre_reg_branch):
+        for mlp in (*self.reg_branches, self.pre_reg_branch, enc_reg):
             if isinstance(mlp, MLP):
                 nn.init.zeros_(mlp.layers[-1].weight)
                 nn.init.zeros_(mlp.layers[-1].bias)
-        nn.init.zeros_(self.enc_reg_branch.layers[-1].weight)
-        nn.init.zeros_(self.enc_reg_branch.layers[-1].bias)
         for lqe in self.lqe_layers:
             if isinstance(lqe, DFineLQE):
                 nn.init.zeros_(lqe.reg_conf.layers[-1].weight)

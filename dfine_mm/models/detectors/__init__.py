@@ -1,3 +1,4 @@
 from .dfine import DFINE
+from .dino_fdr import DINOFDR
 
-__all__ = ['DFINE']
+__all__ = ['DINOFDR', 'DFINE']

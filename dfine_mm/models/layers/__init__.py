@@ -3,8 +3,10 @@ from .dfine_decoder_layer import DFineDecoderLayer, DFineGate
 from .dfine_lqe import DFineLQE
 from .dfine_ms_deform_attn import DFineMSDeformableAttention
 from .dfine_transformer_decoder import DFineTransformerDecoder
+from .fdr_dino_decoder import FDRDinoTransformerDecoder
 
 __all__ = [
+    'FDRDinoTransformerDecoder',
     'DFineCdnQueryGenerator',
     'DFineDecoderLayer',
     'DFineGate',

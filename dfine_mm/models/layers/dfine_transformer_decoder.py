@@ -2,16 +2,15 @@
 
 from typing import Dict, Optional, Sequence, Tuple
 
-import torch
 from mmdet.models.layers.transformer.utils import MLP
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..utils.fdr import fdr_initial_boxes, fdr_refine, weighting_function
 from .dfine_decoder_layer import DFineDecoderLayer
+from .fdr_decoder_mixin import FDRDecoderMixin
 
 
-class DFineTransformerDecoder(BaseModule):
+class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
     """Decoder of D-FINE with Fine-grained Distribution Refinement.
 
     Layer 0 refines the query-selection boxes the classic way (an MLP in
@@ -49,22 +48,12 @@ class DFineTransformerDecoder(BaseModule):
         super().__init__(init_cfg=init_cfg)
         layer_cfg = dict(layer_cfg or {})
         self.num_layers = num_layers
-        self.eval_idx = eval_idx if eval_idx >= 0 else num_layers + eval_idx
-        if not 0 <= self.eval_idx < num_layers:
-            raise ValueError(
-                f'eval_idx {eval_idx} is outside the {num_layers} layers'
-            )
         self.layers = nn.ModuleList(
             DFineDecoderLayer(**layer_cfg) for _ in range(num_layers)
         )
         self.embed_dims = self.layers[0].norm1.normalized_shape[0]
         self.query_pos_head = MLP(4, 2 * self.embed_dims, self.embed_dims, 2)
-        self.reg_max = reg_max
-        # non-trainable parameters, as in the official checkpoints
-        self.up = nn.Parameter(torch.tensor([up]), requires_grad=False)
-        self.reg_scale = nn.Parameter(
-            torch.tensor([reg_scale]), requires_grad=False
-        )
+        self._init_fdr(reg_max, reg_scale, up, eval_idx)
         for layer in self.query_pos_head.layers:
             nn.init.xavier_uniform_(layer.weight)
 
@@ -107,47 +96,14 @@ class DFineTransformerDecoder(BaseModule):
             - pre_references (Tensor): (B, Q, 4) layer 0's classic boxes.
             - anchors (Tensor): (B, Q, 4) the detached FDR anchors.
         """
-        num_run = self.num_layers if self.training else self.eval_idx + 1
-        project = weighting_function(self.reg_max, self.up, self.reg_scale)
-        project = project.to(value.dtype)
-        reference = reference_points
-        prev_query = prev_corners = 0.0
-        anchors = pre_references = None
-        states, boxes, all_corners = [], [], []
-        for index in range(num_run):
+
+        def run_layer(index: int, query: Tensor, reference: Tensor):
             query_pos = self.query_pos_head(reference).clamp(-10, 10)
             query = self.layers[index](
                 query, query_pos, reference, value, spatial_shapes, attn_mask
             )
-            if index == 0:
-                pre_references = fdr_initial_boxes(
-                    pre_reg_branch, query, reference
-                )
-                anchors = pre_references.detach()
-            corners, layer_boxes = fdr_refine(
-                reg_branches[index],
-                query,
-                prev_query,
-                prev_corners,
-                anchors,
-                project,
-                self.reg_scale,
-            )
-            states.append(query)
-            boxes.append(layer_boxes)
-            all_corners.append(corners)
-            prev_corners = corners
-            reference = layer_boxes.detach()
-            prev_query = query.detach()
-        return dict(
-            hidden_states=torch.stack(states),
-            references=torch.stack(boxes),
-            corners=torch.stack(all_corners),
-            pre_references=pre_references,
-            anchors=anchors,
-        )
+            return query, query
 
-    def switch_to_deploy(self) -> None:
-        """Drop the layers after ``eval_idx``; inference never runs them."""
-        self.layers = self.layers[: self.eval_idx + 1]
-        self.num_layers = len(self.layers)
+        return self._fdr_decode(
+            query, reference_points, run_layer, reg_branches, pre_reg_branch
+        )
