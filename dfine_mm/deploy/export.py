@@ -1,5 +1,6 @@
-"""``tools/deploy.py``'s pipeline: checks, mmdeploy's ``torch2onnx``, the
-standard-domain check of the graph and, for TensorRT configs, the engine."""
+"""``tools/deploy.py``'s pipeline: checks, the ONNX export through mmdeploy's
+rewriters, the standard-domain check of the graph and, for TensorRT
+configs, the engine."""
 
 import copy
 import os.path as osp

@@ -1,0 +1,173 @@
+"""Cost of FDR + GO-LSD on mmdet's DINO: training step and inference, CPU.
+
+Example::
+
+    python tools/analysis_tools/benchmark_fdr_overhead.py
+
+Plain DINO (``mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py``) against
+DINO + FDR + GO-LSD (``configs/dino_fdr/dino-fdr-golsd_...``), the same
+backbone (``--depth``, default 50, no pretrained weights), the same fixed
+images (``--batch`` x ``--size``) and targets (``--boxes`` per image). A
+training step is forward + losses + backward (train mode, denoising on);
+inference is ``predict`` on one image. Times are medians of ``--runs``
+after ``--warmup``; the memory is the growth of the process's peak resident
+set over the training steps. Each model runs in a fresh process (one after
+the other) so the memory peaks do not mix. Ratios FDR / plain are printed.
+"""
+
+import argparse
+import json
+import os.path as osp
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIGS = dict(
+    dino='mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py',
+    fdr=osp.join(
+        ROOT, 'configs', 'dino_fdr',
+        'dino-fdr-golsd_4scale_r50_8xb2-12e_coco.py',
+    ),
+)  # fmt: skip
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--size', type=int, nargs=2, default=(512, 512))
+    parser.add_argument('--batch', type=int, default=2)
+    parser.add_argument('--boxes', type=int, default=6)
+    parser.add_argument('--depth', type=int, default=50)
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--runs', type=int, default=5)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--worker', choices=sorted(CONFIGS), help='internal')
+    return parser.parse_args(argv)
+
+
+def _inputs(args):
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+
+    height, width = args.size
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(args.batch, 3, height, width, generator=gen)
+    samples = []
+    for _ in range(args.batch):
+        meta = dict(
+            img_shape=(height, width),
+            pad_shape=(height, width),
+            batch_input_shape=(height, width),
+            ori_shape=(height, width),
+            scale_factor=(1.0, 1.0),
+        )
+        sample = DetDataSample(metainfo=meta)
+        xy = torch.rand(args.boxes, 2, generator=gen) * height * 0.6
+        wh = torch.rand(args.boxes, 2, generator=gen) * height * 0.3 + 8
+        sample.gt_instances = InstanceData(
+            bboxes=torch.cat([xy, xy + wh], 1),
+            labels=torch.randint(0, 80, (args.boxes,), generator=gen),
+        )
+        samples.append(sample)
+    return images, samples
+
+
+def measure(args) -> dict:
+    """Median train-step and predict times (s), peak-RSS growth (MiB)."""
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+    from mmengine.hub import get_config
+
+    import dfine_mm  # noqa: F401
+    from dfine_mm.testing import alternating_medians
+
+    register_all_modules()
+    torch.set_num_threads(args.threads)
+    path = CONFIGS[args.worker]
+    cfg = get_config(path) if '::' in path else Config.fromfile(path)
+    cfg.model.backbone.update(depth=args.depth, init_cfg=None)
+    if args.depth < 50:
+        cfg.model.neck.in_channels = [128, 256, 512]
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    images, samples = _inputs(args)
+
+    def step():
+        losses = model.loss(images, samples)
+        sum(v for k, v in losses.items() if 'loss' in k).backward()
+        model.zero_grad(set_to_none=True)
+
+    model.train()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    times = []
+    for index in range(args.warmup + args.runs):
+        start = time.perf_counter()
+        step()
+        if index >= args.warmup:
+            times.append(time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    model.eval()
+    predict = alternating_medians(
+        dict(predict=lambda: model.predict(images[:1], samples[:1])),
+        args.warmup,
+        args.runs,
+    )['predict']
+    return dict(
+        train=statistics.median(times),
+        memory=(peak - before) / 1024,
+        predict=predict / 1000,
+    )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        print(json.dumps(measure(args)))
+        return 0
+    results = {}
+    for which in CONFIGS:
+        command = [sys.executable, __file__, '--worker', which]
+        for key in (
+            'size',
+            'batch',
+            'boxes',
+            'depth',
+            'threads',
+            'runs',
+            'warmup',
+        ):
+            value = getattr(args, key)
+            values = value if isinstance(value, (list, tuple)) else [value]
+            command += [f'--{key}', *map(str, values)]
+        out = subprocess.run(
+            command, check=True, capture_output=True, text=True
+        ).stdout
+        results[which] = json.loads(out.strip().splitlines()[-1])
+    plain, fdr = results['dino'], results['fdr']
+    lines = [
+        f'DINO R-{args.depth}, batch {args.batch}, {args.size[0]}x'
+        f'{args.size[1]}, {args.boxes} boxes per image, {args.threads} '
+        f'threads, median of {args.runs} after {args.warmup}',
+    ]
+    for label, key, unit, scale in (
+        ('train step', 'train', 'ms', 1000),
+        ('train peak memory growth', 'memory', 'MiB', 1),
+        ('predict (1 image)', 'predict', 'ms', 1000),
+    ):
+        lines.append(
+            f'  {label:26s} DINO {plain[key] * scale:8.0f} {unit}   '
+            f'DINO+FDR+GO-LSD {fdr[key] * scale:8.0f} {unit}   '
+            f'ratio {fdr[key] / plain[key]:.3f}'
+        )
+    print('\n'.join(lines))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
