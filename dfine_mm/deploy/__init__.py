@@ -19,7 +19,6 @@ select_legacy_onnx_exporter()
 
 from . import rewriters, symbolics  # noqa: E402,F401  (registrations)
 from .export import (  # noqa: E402
-    backend_files,
     check_checkpoint,
     check_standard_onnx,
     export_model,
@@ -29,7 +28,6 @@ from .tensorrt import DFineTensorRTManager, tensorrt_version  # noqa: E402
 
 __all__ = [
     'DFineTensorRTManager',
-    'backend_files',
     'check_checkpoint',
     'check_opset',
     'check_standard_onnx',

@@ -15,6 +15,7 @@ from mmengine.logging import print_log
 from .onnx_exporter import check_opset
 from .tensorrt import (
     build_engine_from_deploy_cfg,
+    default_opset,
     require_tensorrt,
     tensorrt_problems,
 )
@@ -150,10 +151,7 @@ def onnx_domains(path: str) -> Tuple[int, Counter]:
     import onnx
 
     model = onnx.load(path, load_external_data=False)
-    opset = next(
-        (o.version for o in model.opset_import if o.domain in ('', 'ai.onnx')),
-        0,
-    )
+    opset = default_opset(model) or 0
     ops = Counter((node.domain, node.op_type) for node in model.graph.node)
     return opset, ops
 
@@ -241,20 +239,7 @@ def export_model(
     return outputs
 
 
-def backend_files(work_dir: str, deploy_cfg: Config) -> list:
-    """Paths of the backend model files ``export_model`` writes."""
-    from mmdeploy.utils import get_onnx_config
-
-    onnx_path = osp.join(
-        work_dir, get_onnx_config(deploy_cfg).get('save_file', 'end2end.onnx')
-    )
-    if deploy_backend(deploy_cfg) == 'tensorrt':
-        return [osp.splitext(onnx_path)[0] + '.engine']
-    return [onnx_path]
-
-
 __all__ = [
-    'backend_files',
     'check_checkpoint',
     'check_standard_onnx',
     'deploy_backend',

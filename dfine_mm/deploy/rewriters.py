@@ -12,6 +12,11 @@ which both ONNX Runtime and TensorRT fuse into the preceding convolution.
 from mmdeploy.core import FUNCTION_REWRITER
 from torch import Tensor
 
+# Imported now, not while mmdeploy patches functions: importing the model
+# code inside a rewrite context (mmdet.models comes with it) upsets the
+# rewriter's bookkeeping (KeyError on exit).
+from ..models.layers import hgnetv2_blocks  # noqa: F401
+
 
 @FUNCTION_REWRITER.register_rewriter(
     'dfine_mm.models.layers.hgnetv2_blocks.FoldedReLUAffine.forward'

@@ -12,7 +12,11 @@ from .builder import (
     tensorrt_version,
 )
 from .manager import DFineTensorRTManager
-from .onnx_support import tensorrt_onnx_operators, tensorrt_problems
+from .onnx_support import (
+    default_opset,
+    tensorrt_onnx_operators,
+    tensorrt_problems,
+)
 
 __all__ = [
     'DFineTensorRTManager',
@@ -21,6 +25,7 @@ __all__ = [
     'build_engine',
     'build_engine_from_deploy_cfg',
     'cuda_device_id',
+    'default_opset',
     'engine_input_shapes',
     'fp32_layer_indices',
     'require_tensorrt',

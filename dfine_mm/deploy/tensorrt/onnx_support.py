@@ -4,7 +4,7 @@ and the restrictions that concern detection exports."""
 
 import os.path as osp
 from functools import lru_cache
-from typing import FrozenSet, List
+from typing import FrozenSet, List, Optional
 
 OPERATORS_FILE = osp.join(osp.dirname(__file__), 'onnx_operators_trt10.txt')
 #: TensorRT's TopK takes K < 3840
@@ -20,6 +20,14 @@ def tensorrt_onnx_operators() -> FrozenSet[str]:
             for line in file
             if line.strip() and not line.startswith('#')
         )
+
+
+def default_opset(model) -> Optional[int]:
+    """Opset of the default ONNX domain of a loaded model (None if absent)."""
+    return next(
+        (o.version for o in model.opset_import if o.domain in ('', 'ai.onnx')),
+        None,
+    )
 
 
 def _constant_values(graph) -> dict:
@@ -48,10 +56,7 @@ def tensorrt_problems(path: str) -> List[str]:
 
     model = onnx.load(path, load_external_data=False)
     problems = []
-    opset = next(
-        (o.version for o in model.opset_import if o.domain in ('', 'ai.onnx')),
-        None,
-    )
+    opset = default_opset(model)
     if opset is None or not 9 <= opset <= 20:
         problems.append(f"opset {opset} outside TensorRT 10's 9..20")
     supported = tensorrt_onnx_operators()
