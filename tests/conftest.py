@@ -1,6 +1,7 @@
 import os.path as osp
 
 import pytest
+import torch
 
 from dfine_mm.datasets.synthetic import generate_synthetic_coco
 
@@ -65,3 +66,35 @@ def cli_options(options: dict) -> list:
             value = '(' + ','.join(map(str, value)) + ')'
         args.append(f'{key}={value}')
     return args
+
+
+def det_samples(counts, height, width, num_classes=5, seed=0):
+    """One ``DetDataSample`` per entry of ``counts`` with that many random
+    ground-truth boxes (xyxy pixels inside a ``height`` x ``width`` image,
+    at least 4 px wide and high) and labels in [0, num_classes)."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+
+    generator = torch.Generator().manual_seed(seed)
+    size = torch.tensor([width, height], dtype=torch.float32)
+    result = []
+    for count in counts:
+        sample = DetDataSample(
+            metainfo=dict(
+                img_shape=(height, width),
+                ori_shape=(height, width),
+                pad_shape=(height, width),
+                batch_input_shape=(height, width),
+                scale_factor=(1.0, 1.0),
+            )
+        )
+        xy = torch.rand(count, 2, generator=generator) * size * 0.6
+        wh = torch.rand(count, 2, generator=generator) * size * 0.3 + 4
+        sample.gt_instances = InstanceData(
+            bboxes=torch.cat([xy, xy + wh], 1),
+            labels=torch.randint(
+                0, num_classes, (count,), generator=generator
+            ),
+        )
+        result.append(sample)
+    return result

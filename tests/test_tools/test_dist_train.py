@@ -61,15 +61,15 @@ def test_normalisers_are_averaged_over_processes(tmp_path):
 
             import torch.distributed as dist
             from dfine_mm.models.dense_heads.fdr_loss_mixin import (
-                _mean_over_processes)
+                mean_over_processes)
 
             dist.init_process_group('gloo')
             rank = dist.get_rank()
             # 1 and 4 ground truths on the two processes -> 2.5 on both
-            value = _mean_over_processes([1, 4][rank], 'cpu')
+            value = mean_over_processes([1, 4][rank], 'cpu')
             assert value == 2.5, value
             # no ground truth anywhere -> clamped to 1
-            assert _mean_over_processes(0, 'cpu') == 1.0
+            assert mean_over_processes(0, 'cpu') == 1.0
             # one file per rank: printed lines of two processes interleave
             open(f'{sys.argv[1]}/rank{rank}.ok', 'w').close()
             dist.destroy_process_group()

@@ -6,8 +6,11 @@ Example::
 
 Arms: plain DINO (``mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py``),
 DINO + FDR and DINO + FDR + GO-LSD (``configs/dino_fdr/``). Every arm gets
-the same small setting: ResNet-``--depth`` from scratch, ``--img-size``
-square images, ``--queries`` queries, the same data, budget
+the same small setting: ResNet-``--depth`` from scratch (trainable batch
+norm) giving three feature levels (strides 16, 32, 64),
+``--encoder-layers`` encoder layers, FFNs of ``--ffn`` channels, six decoder
+layers, ``--img-size`` square images, ``--queries`` queries, the same data,
+budget
 (``--epochs``, ``--batch-size``, ``--lr``) and seed. Each arm is a config
 written into the work directory (its ``_base_`` is the arm's config) and
 trained with ``tools/train.py``; the table of COCO AP / AP50 / AP75 on the
@@ -53,10 +56,18 @@ test_pipeline = [
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
                                           'img_shape', 'scale_factor')),
 ]
+ffn = dict(feedforward_channels={ffn})
 model = dict(
     num_queries={queries},
-    backbone=dict(depth={depth}, init_cfg=None),
-    neck=dict(in_channels={neck_channels}),
+    num_feature_levels=3,
+    backbone=dict(depth={depth}, out_indices=(2, 3), frozen_stages=-1,
+                  norm_cfg=dict(type='BN', requires_grad=True),
+                  norm_eval=False, init_cfg=None),
+    neck=dict(in_channels={neck_channels}, num_outs=3),
+    encoder=dict(num_layers={encoder_layers}, layer_cfg=dict(
+        self_attn_cfg=dict(num_levels=3), ffn_cfg=ffn)),
+    decoder=dict(layer_cfg=dict(cross_attn_cfg=dict(num_levels=3),
+                                ffn_cfg=ffn)),
     bbox_head=dict(num_classes={num_classes}),
     test_cfg=dict(max_per_img=100),
 )
@@ -97,7 +108,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--num-classes', type=int, default=5)
     parser.add_argument('--depth', type=int, default=18, choices=(18, 50))
     parser.add_argument('--queries', type=int, default=100)
-    parser.add_argument('--epochs', type=int, default=6)
+    parser.add_argument('--encoder-layers', type=int, default=3)
+    parser.add_argument('--ffn', type=int, default=1024)
+    parser.add_argument('--epochs', type=int, default=5)
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--lr', type=float, default=2e-4)
     parser.add_argument('--seed', type=int, default=0)
@@ -131,8 +144,8 @@ def write_arm_config(args, arm: str, data_root: str) -> str:
         base=ARMS[arm], seed=args.seed, data_root=data_root + '/',
         classes=tuple(synthetic_classes(args.num_classes)),
         size=args.img_size, queries=args.queries, depth=args.depth,
-        neck_channels=[128, 256, 512] if args.depth < 50
-        else [512, 1024, 2048],
+        neck_channels=[256, 512] if args.depth < 50 else [1024, 2048],
+        encoder_layers=args.encoder_layers, ffn=args.ffn,
         num_classes=args.num_classes, batch_size=args.batch_size,
         lr=args.lr, epochs=args.epochs,
     )  # fmt: skip
@@ -178,7 +191,9 @@ def main(argv=None) -> int:
     lines = [
         f'Synthetic data: {args.num_train} train / {args.num_val} val '
         f'images, {args.img_size} px, {args.num_classes} classes; '
-        f'ResNet-{args.depth} from scratch, {args.queries} queries, '
+        f'ResNet-{args.depth} from scratch, 3 levels (strides 16-64), '
+        f'{args.encoder_layers} encoder / 6 decoder layers, FFN {args.ffn}, '
+        f'{args.queries} queries, '
         f'{args.epochs} epochs, batch {args.batch_size}, lr {args.lr}, '
         f'seed {args.seed}.',
         '',

@@ -1,4 +1,5 @@
+from .deformable_detr_fdr_head import DeformableDETRFDRHead
 from .dfine_head import DFineHead
 from .dino_fdr_head import DINOFDRHead
 
-__all__ = ['DINOFDRHead', 'DFineHead']
+__all__ = ['DeformableDETRFDRHead', 'DINOFDRHead', 'DFineHead']

@@ -1,4 +1,4 @@
-"""The FDR head for mmdet's DINO and Deformable-DETR detectors."""
+"""The FDR head for mmdet's two-stage DETRs (DINO)."""
 
 from typing import Tuple
 
@@ -10,7 +10,7 @@ from .dfine_head import DFineHead
 
 @MODELS.register_module()
 class DINOFDRHead(DFineHead):
-    """D-FINE's FDR head laid out for mmdet's DINO / Deformable-DETR.
+    """D-FINE's FDR head laid out for mmdet's two-stage DETRs (DINO).
 
     The branches and losses are :class:`DFineHead`'s (distribution branches
     per decoder layer, layer-0 ``pre_reg_branch``, LQE, GO-LSD losses); the
@@ -18,6 +18,9 @@ class DINOFDRHead(DFineHead):
     regresses the encoder memory with ``cls_branches[L]`` and
     ``reg_branches[L]`` (L decoder layers): those are the query-selection
     branches here (a class linear and a plain 4-output MLP).
+
+    :class:`DeformableDETRFDRHead` adds Deformable-DETR's class-agnostic
+    proposal loss.
 
     mmdet's ``DeformableDETR`` fills ``num_pred_layer`` (L + 1 when
     two-stage), ``as_two_stage`` and ``share_pred_layer`` (True unless

@@ -93,7 +93,7 @@ class FDRLossMixin:
         layers = len(layers_scores)
         device = layers_scores.device
         num_gts = sum(len(t['labels']) for t in targets)
-        num_cls = _mean_over_processes(num_gts, device)
+        num_cls = mean_over_processes(num_gts, device)
         losses: Dict[str, Tensor] = {}
 
         # matching part: own matchings, then their union
@@ -119,7 +119,7 @@ class FDRLossMixin:
             if own_enc is not None:
                 everything.append(own_enc)
             union = go_lsd_union(everything)
-            num_box = _mean_over_processes(
+            num_box = mean_over_processes(
                 sum(len(q) for q, _ in union), device
             )
             box_matches = [union] * layers
@@ -430,7 +430,7 @@ def _aligned_iou(boxes: Tensor, gt_boxes: Tensor) -> Tensor:
     return bbox_overlaps(boxes, gt_boxes, is_aligned=True, eps=0.0)
 
 
-def _mean_over_processes(count: int, device: torch.device) -> float:
+def mean_over_processes(count: int, device: torch.device) -> float:
     """``count`` averaged over processes, at least 1."""
     value = torch.tensor(float(count), device=device)
     return reduce_mean(value).clamp(min=1).item()

@@ -1,6 +1,5 @@
 """mmdet's DINO with D-FINE's FDR decoder, head and GO-LSD losses."""
 
-import copy
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -9,11 +8,8 @@ from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList, SampleList
 from torch import Tensor
 
-from ..dense_heads.fdr_loss_mixin import check_gt_labels
 from ..layers.fdr_dino_decoder import FDRDinoTransformerDecoder
-
-#: decoder keys FDR adds to mmdet's DINO decoder config
-FDR_DECODER_KEYS = ('reg_max', 'reg_scale', 'up', 'eval_idx')
+from .fdr_detector_mixin import FDRDetectorMixin
 
 
 def dn_positive_indices(
@@ -33,7 +29,7 @@ def dn_positive_indices(
 
 
 @MODELS.register_module()
-class DINOFDR(DINO):
+class DINOFDR(FDRDetectorMixin, DINO):
     """DINO (mmdet) with Fine-grained Distribution Refinement and GO-LSD.
 
     Relative to mmdet's DINO config, set ``type='DINOFDR'``, the head to
@@ -49,29 +45,8 @@ class DINOFDR(DINO):
             assertion).
     """
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        head, decoder = self.bbox_head, self.decoder
-        if not hasattr(head, 'pre_reg_branch'):
-            raise ValueError(
-                f'{type(self).__name__} needs an FDR head: set '
-                "bbox_head.type='DINOFDRHead'"
-            )
-        for key in ('reg_max', 'eval_idx'):
-            if getattr(head, key) != getattr(decoder, key):
-                raise ValueError(
-                    f'bbox_head.{key} ({getattr(head, key)}) and decoder.'
-                    f'{key} ({getattr(decoder, key)}) differ; set both to '
-                    'the same value'
-                )
-
-    def _init_layers(self) -> None:
-        """DINO's layers with the FDR decoder."""
-        fdr_cfg = copy.deepcopy(self.decoder)
-        for key in FDR_DECODER_KEYS:
-            self.decoder.pop(key, None)
-        super()._init_layers()
-        self.decoder = FDRDinoTransformerDecoder(**fdr_cfg)
+    fdr_decoder_type = FDRDinoTransformerDecoder
+    fdr_head_type = 'DINOFDRHead'
 
     def pre_decoder(
         self,
@@ -124,35 +99,11 @@ class DINOFDR(DINO):
             pre_reg_branch=self.bbox_head.pre_reg_branch,
             **kwargs,
         )
-        if self.training:
-            out['fdr_params'] = (self.decoder.up, self.decoder.reg_scale)
-            if query.shape[1] == self.num_queries:
-                # no denoising queries (no ground truth in the batch): keep
-                # the label embedding in the graph for distributed training
-                embedding = self.dn_query_generator.label_embedding.weight
-                out['pre_references'] = (
-                    out['pre_references'] + embedding[0, 0] * 0.0
-                )
-        else:
-            out.pop('pre_references')
-            out.pop('anchors')
-        return out
-
-    def loss(
-        self, batch_inputs: Tensor, batch_data_samples: SampleList
-    ) -> Dict[str, Tensor]:
-        """Training losses, after checking the ground-truth labels."""
-        check_gt_labels(
-            [s.gt_instances for s in batch_data_samples],
-            [s.metainfo for s in batch_data_samples],
-            self.bbox_head.num_classes,
-        )
-        return super().loss(batch_inputs, batch_data_samples)
-
-    def switch_to_deploy(self) -> None:
-        """Drop what inference never runs (decoder layers after
-        ``eval_idx``, their branches)."""
-        self.eval()
-        for module in (self.decoder, self.bbox_head):
-            if hasattr(module, 'switch_to_deploy'):
-                module.switch_to_deploy()
+        if self.training and query.shape[1] == self.num_queries:
+            # no denoising queries (no ground truth in the batch): keep the
+            # label embedding in the graph for distributed training
+            embedding = self.dn_query_generator.label_embedding.weight
+            out['pre_references'] = (
+                out['pre_references'] + embedding[0, 0] * 0.0
+            )
+        return self._fdr_outputs(out)

@@ -105,6 +105,9 @@ class FDRDecoderMixin:
         )
 
     def switch_to_deploy(self) -> None:
-        """Drop the layers after ``eval_idx``; inference never runs them."""
+        """Drop the layers after ``eval_idx``; inference never runs them.
+
+        ``num_layers`` keeps the built count: mmdet's two-stage DETRs find
+        the query-selection branches at that index of the head's lists.
+        """
         self.layers = self.layers[: self.eval_idx + 1]
-        self.num_layers = len(self.layers)

@@ -4,8 +4,7 @@ import math
 
 import pytest
 import torch
-from mmdet.structures import DetDataSample
-from mmengine.structures import InstanceData
+from conftest import det_samples
 
 from dfine_mm.converters.dfine import build_variant_model
 
@@ -21,27 +20,7 @@ def model():
 
 
 def samples(boxes_per_image, num_classes=5, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    result = []
-    for count in boxes_per_image:
-        sample = DetDataSample(
-            metainfo=dict(
-                img_shape=(SIZE, SIZE),
-                ori_shape=(SIZE, SIZE),
-                pad_shape=(SIZE, SIZE),
-                batch_input_shape=(SIZE, SIZE),
-            )
-        )
-        xy = torch.rand(count, 2, generator=generator) * SIZE * 0.6
-        wh = torch.rand(count, 2, generator=generator) * SIZE * 0.3 + 4
-        sample.gt_instances = InstanceData(
-            bboxes=torch.cat([xy, xy + wh], 1),
-            labels=torch.randint(
-                0, num_classes, (count,), generator=generator
-            ),
-        )
-        result.append(sample)
-    return result
+    return det_samples(boxes_per_image, SIZE, SIZE, num_classes, seed)
 
 
 def test_loss_keys_and_gradients(model):
