@@ -48,16 +48,22 @@ def pytorch_detections(
     return torch.stack(dets).numpy(), torch.stack(labels).numpy()
 
 
-def onnxruntime_session(path: str, num_threads: Optional[int] = None):
+def onnxruntime_session(
+    path: str, num_threads: Optional[int] = None, spinning: bool = False
+):
     """An ONNX Runtime CPU session (``num_threads`` intra-op threads).
 
-    Its threads do not spin-wait between runs, so that PyTorch timed in
-    turn with it gets the cores.
+    Without ``spinning`` its threads do not spin-wait between runs (ONNX
+    Runtime's default is to spin), so that PyTorch run right after it gets
+    the cores.
     """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    if not spinning:
+        options.add_session_config_entry(
+            'session.intra_op.allow_spinning', '0'
+        )
     if num_threads:
         options.intra_op_num_threads = num_threads
         options.inter_op_num_threads = 1

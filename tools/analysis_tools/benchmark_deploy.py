@@ -9,11 +9,16 @@ Example::
 For each model config: export with ``--deploy-cfg`` (default: ONNX Runtime,
 static), then time ONNX Runtime and the PyTorch model that mmdeploy exports
 (after ``switch_to_deploy()``), both with ``--threads`` intra-op threads
-(default 2), batch 1, ``--size`` (default 640x640), alternating run by run,
-median of ``--runs`` after ``--warmup``. Both timings cover the whole
-network including the top-K post-processing. Without ``--checkpoint`` the
-D-FINE variant configs get well-conditioned random weights (the parity
-recipe), so the detections can be compared too.
+(default 2), batch 1, ``--size`` (default 640x640). The two take turns of
+``--block`` timed runs (default 5) after ``--settle`` untimed ones (default
+1), so that both run with their default thread behaviour (ONNX Runtime's
+and OpenMP's threads spin-wait for a while after a run) without one's
+spinning threads taking the cores from the other; the median of
+``--runs`` rounds after ``--warmup``. ``--block 1 --settle 0
+--no-spinning`` times run by run with ONNX Runtime's spinning off. Both
+timings cover the whole network including the top-K post-processing.
+Without ``--checkpoint`` the D-FINE variant configs get well-conditioned
+random weights (the parity recipe), so the detections can be compared too.
 """
 
 import argparse
@@ -38,8 +43,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--deploy-cfg', default=STATIC_ORT)
     parser.add_argument('--size', type=int, nargs=2, default=(640, 640))
     parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--runs', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--runs', type=int, default=4)
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--block', type=int, default=5)
+    parser.add_argument('--settle', type=int, default=1)
+    parser.add_argument(
+        '--no-spinning',
+        action='store_true',
+        help="turn ONNX Runtime's spin-waiting threads off",
+    )
     args = parser.parse_args(argv)
     if args.checkpoint and len(args.configs) > 1:
         parser.error('--checkpoint goes with a single config')
@@ -91,18 +103,25 @@ def benchmark(config: str, args: argparse.Namespace, work_dir: str) -> str:
         checkpoint
     )
     torch.set_num_threads(args.threads)
-    session = onnxruntime_session(onnx_path, args.threads)
+    session = onnxruntime_session(
+        onnx_path, args.threads, spinning=not args.no_spinning
+    )
     runners = dict(
         onnxruntime=lambda: onnxruntime_detections(session, images),
         pytorch=lambda: pytorch_detections(model, images),
     )
     outputs = {name: run() for name, run in runners.items()}
     diff = detection_differences(outputs['pytorch'], outputs['onnxruntime'])
-    ms = alternating_medians(runners, args.warmup, args.runs)
+    ms = alternating_medians(
+        runners, args.warmup, args.runs, args.block, args.settle
+    )
+    spinning = 'off' if args.no_spinning else 'on'
     return '\n'.join(
         [
             f'{config}: batch 1, {height}x{width}, {args.threads} threads, '
-            f'median of {args.runs} runs',
+            f'median of {args.runs * args.block} runs (turns of '
+            f'{args.block} after {args.settle} untimed), onnxruntime '
+            f'spinning {spinning}',
             f'  onnxruntime:        {ms["onnxruntime"]:.1f} ms',
             f'  pytorch (deploy):   {ms["pytorch"]:.1f} ms',
             f'  ratio onnxruntime / pytorch: '

@@ -1,7 +1,7 @@
 """One D-FINE decoder layer: self-attention, deformable cross-attention with
 a learned gate, FFN; post-norm."""
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
@@ -92,7 +92,7 @@ class DFineDecoderLayer(BaseModule):
         query: Tensor,
         query_pos: Tensor,
         reference_points: Tensor,
-        value: Tensor,
+        value: Union[Tensor, Sequence[Tensor]],
         spatial_shapes: Sequence[Tuple[int, int]],
         attn_mask: Optional[Tensor] = None,
     ) -> Tensor:
@@ -103,7 +103,8 @@ class DFineDecoderLayer(BaseModule):
             query_pos (Tensor): Position embedding of the reference boxes,
                 shape (B, Q, C).
             reference_points (Tensor): Shape (B, Q, 4), cxcywh in [0, 1].
-            value (Tensor): Encoder memory, shape (B, S, C).
+            value (Tensor | Sequence[Tensor]): Encoder memory, shape
+                (B, S, C), or the cross-attention's ``split_value`` maps.
             spatial_shapes (Sequence[tuple[int, int]]): (h, w) per level.
             attn_mask (Tensor, optional): Bool (Q, Q), True where attention
                 is not allowed (denoising groups). Defaults to None.

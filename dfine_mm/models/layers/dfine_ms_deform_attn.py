@@ -1,7 +1,7 @@
 """Multi-scale deformable attention as D-FINE uses it."""
 
 import math
-from typing import List, Sequence, Tuple
+from typing import List, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -92,11 +92,40 @@ class DFineMSDeformableAttention(BaseModule):
         super().init_weights()
         self._init_sampling()
 
+    def split_value(
+        self, value: Tensor, spatial_shapes: Sequence[Tuple[int, int]]
+    ) -> List[Tensor]:
+        """The value maps the sampling reads, one per level.
+
+        Every layer of a decoder attends to the same memory: split it once
+        and pass the maps to :meth:`forward` of each layer.
+
+        Args:
+            value (Tensor): Flattened multi-level features, shape (B, S, C)
+                with S = sum(h * w) over the levels, finest level first.
+            spatial_shapes (Sequence[tuple[int, int]]): (h, w) per level.
+
+        Returns:
+            list[Tensor]: Per level (B * M, C / M, h, w).
+        """
+        batch = value.shape[0]
+        heads = self.num_heads
+        head_dims = self.embed_dims // heads
+        # (B, S, C) -> (B * M, C / M, S)
+        value = value.view(batch, -1, heads, head_dims)
+        value = value.permute(0, 2, 3, 1).flatten(0, 1)
+        # h and w stay tensors while tracing (dynamic-shape ONNX export)
+        sizes = [h * w for h, w in spatial_shapes]
+        return [
+            level.reshape(-1, head_dims, h, w)
+            for level, (h, w) in zip(value.split(sizes, -1), spatial_shapes)
+        ]
+
     def forward(
         self,
         query: Tensor,
         reference_points: Tensor,
-        value: Tensor,
+        value: Union[Tensor, Sequence[Tensor]],
         spatial_shapes: Sequence[Tuple[int, int]],
     ) -> Tensor:
         """Attend from each query to points sampled around its reference box.
@@ -106,16 +135,18 @@ class DFineMSDeformableAttention(BaseModule):
                 (B, Q, C).
             reference_points (Tensor): Reference boxes, shape (B, Q, 4),
                 cxcywh normalised to [0, 1].
-            value (Tensor): Flattened multi-level features, shape (B, S, C)
-                with S = sum(h * w) over the levels, finest level first.
+            value (Tensor | Sequence[Tensor]): Flattened multi-level
+                features, shape (B, S, C) with S = sum(h * w) over the
+                levels, finest level first; or :meth:`split_value`'s maps.
             spatial_shapes (Sequence[tuple[int, int]]): (h, w) per level.
 
         Returns:
             Tensor: Shape (B, Q, C).
         """
+        if isinstance(value, Tensor):
+            value = self.split_value(value, spatial_shapes)
         batch, num_queries, _ = query.shape
         heads, points = self.num_heads, sum(self.num_points)
-        head_dims = self.embed_dims // heads
         offsets = self.sampling_offsets(query).view(
             batch, num_queries, heads, points, 2
         )
@@ -129,18 +160,10 @@ class DFineMSDeformableAttention(BaseModule):
         locations = centre + offsets * scale * size * self.offset_scale
         # (B, Q, M, P, 2) -> (B * M, Q, P, 2)
         locations = locations.permute(0, 2, 1, 3, 4).flatten(0, 1)
-        # (B, S, C) -> (B * M, C / M, S)
-        value = value.view(batch, -1, heads, head_dims)
-        value = value.permute(0, 2, 3, 1).flatten(0, 1)
-        # h and w stay tensors while tracing (dynamic-shape ONNX export)
-        sizes = [h * w for h, w in spatial_shapes]
         samples: List[Tensor] = []
-        for level_value, level_locations, (h, w) in zip(
-            value.split(sizes, -1),
-            locations.split(self.num_points, -2),
-            spatial_shapes,
+        for level_value, level_locations in zip(
+            value, locations.split(self.num_points, -2)
         ):
-            level_value = level_value.reshape(-1, head_dims, h, w)
             if self.method == 'default':
                 samples.append(
                     F.grid_sample(

@@ -96,11 +96,13 @@ class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
             - pre_references (Tensor): (B, Q, 4) layer 0's classic boxes.
             - anchors (Tensor): (B, Q, 4) the detached FDR anchors.
         """
+        # every layer samples the same memory: split it into maps once
+        maps = self.layers[0].cross_attn.split_value(value, spatial_shapes)
 
         def run_layer(index: int, query: Tensor, reference: Tensor):
             query_pos = self.query_pos_head(reference).clamp(-10, 10)
             query = self.layers[index](
-                query, query_pos, reference, value, spatial_shapes, attn_mask
+                query, query_pos, reference, maps, spatial_shapes, attn_mask
             )
             return query, query
 

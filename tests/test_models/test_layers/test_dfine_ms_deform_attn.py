@@ -92,3 +92,18 @@ def test_output_shape_and_gradients():
     out.sum().backward()
     assert value.grad.abs().sum() > 0
     assert attn.sampling_offsets.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('method', ['default', 'discrete'])
+def test_value_split_once_gives_the_same_output(method):
+    attn = DFineMSDeformableAttention(32, 4, (3, 6, 3), method=method)
+    _perturb(attn)
+    query, ref, value = _inputs()
+    maps = attn.split_value(value, SHAPES)
+    assert [m.shape for m in maps] == [(2 * 4, 8, h, w) for h, w in SHAPES]
+    torch.testing.assert_close(
+        attn(query, ref, maps, SHAPES),
+        attn(query, ref, value, SHAPES),
+        rtol=0,
+        atol=0,
+    )
