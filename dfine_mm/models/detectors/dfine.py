@@ -197,9 +197,11 @@ class DFINE(DetectionTransformer):
         """Project (if configured) and flatten the levels.
 
         Returns:
-            tuple[dict]: ``(dict(feat=memory), dict(spatial_shapes=...))``
-            with memory (B, S, C), S = sum(H_l * W_l), and the (H_l, W_l)
-            of each level.
+            tuple[dict]: ``(dict(feat=memory), dict(spatial_shapes=...,
+            value=...))`` with memory (B, S, C), S = sum(H_l * W_l), the
+            (H_l, W_l) of each level and the decoder's value, the memory
+            as per-level maps (B * M, C / M, H_l, W_l) reshaped straight
+            from the features (no transpose back from the memory).
         """
         if len(self.input_proj):
             img_feats = [
@@ -209,7 +211,11 @@ class DFINE(DetectionTransformer):
         memory = torch.cat(
             [f.flatten(2).transpose(1, 2) for f in img_feats], 1
         )
-        return dict(feat=memory), dict(spatial_shapes=spatial_shapes)
+        cross_attn = self.decoder.layers[0].cross_attn
+        value = cross_attn.feature_value_maps(img_feats)
+        return dict(feat=memory), dict(
+            spatial_shapes=spatial_shapes, value=value
+        )
 
     def forward_encoder(self, feat: Tensor) -> Dict:
         """The hybrid encoder already ran as the neck."""
@@ -230,7 +236,7 @@ class DFINE(DetectionTransformer):
 
         Returns:
             tuple[dict]: Decoder inputs (``query`` (B, D + Q, C),
-            ``reference_points`` (B, D + Q, 4) cxcywh in [0, 1], ``value``,
+            ``reference_points`` (B, D + Q, 4) cxcywh in [0, 1],
             ``attn_mask``) and head inputs (training: the selected encoder
             logits (B, Q, K) and boxes (B, Q, 4), ``dn_meta``).
         """
@@ -270,7 +276,6 @@ class DFINE(DetectionTransformer):
         decoder_inputs = dict(
             query=query,
             reference_points=reference_unact.sigmoid(),
-            value=memory,
             attn_mask=attn_mask,
         )
         return decoder_inputs, head_inputs
@@ -279,7 +284,7 @@ class DFINE(DetectionTransformer):
         self,
         query: Tensor,
         reference_points: Tensor,
-        value: Tensor,
+        value: List[Tensor],
         spatial_shapes: Shapes,
         attn_mask: Optional[Tensor] = None,
     ) -> Dict:

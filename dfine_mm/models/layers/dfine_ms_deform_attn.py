@@ -121,6 +121,21 @@ class DFineMSDeformableAttention(BaseModule):
             for level, (h, w) in zip(value.split(sizes, -1), spatial_shapes)
         ]
 
+    def feature_value_maps(self, feats: Sequence[Tensor]) -> List[Tensor]:
+        """:meth:`split_value`'s maps from the level feature maps whose
+        flattening is the value: a reshape each, no transpose.
+
+        Args:
+            feats (Sequence[Tensor]): Per level (B, C, h, w), finest first.
+
+        Returns:
+            list[Tensor]: Per level (B * M, C / M, h, w).
+        """
+        head_dims = self.embed_dims // self.num_heads
+        return [
+            f.reshape(-1, head_dims, f.shape[2], f.shape[3]) for f in feats
+        ]
+
     def forward(
         self,
         query: Tensor,

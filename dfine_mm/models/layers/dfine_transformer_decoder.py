@@ -1,6 +1,6 @@
 """The D-FINE decoder: gated deformable layers with FDR box refinement."""
 
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 from mmdet.models.layers.transformer.utils import MLP
 from mmengine.model import BaseModule
@@ -66,7 +66,7 @@ class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
         self,
         query: Tensor,
         reference_points: Tensor,
-        value: Tensor,
+        value: Union[Tensor, Sequence[Tensor]],
         spatial_shapes: Sequence[Tuple[int, int]],
         reg_branches: nn.ModuleList,
         pre_reg_branch: nn.Module,
@@ -78,7 +78,9 @@ class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
             query (Tensor): Initial content queries, shape (B, Q, C).
             reference_points (Tensor): Initial boxes, shape (B, Q, 4),
                 cxcywh in [0, 1], detached.
-            value (Tensor): Encoder memory, shape (B, S, C).
+            value (Tensor | Sequence[Tensor]): Encoder memory, shape
+                (B, S, C), or its per-level maps (B * M, C / M, h, w) (see
+                :meth:`DFineMSDeformableAttention.feature_value_maps`).
             spatial_shapes (Sequence[tuple[int, int]]): (h, w) per level.
             reg_branches (nn.ModuleList): One distribution branch per layer,
                 (..., C) -> (..., 4 * (N + 1)).
@@ -96,8 +98,11 @@ class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
             - pre_references (Tensor): (B, Q, 4) layer 0's classic boxes.
             - anchors (Tensor): (B, Q, 4) the detached FDR anchors.
         """
-        # every layer samples the same memory: split it into maps once
-        maps = self.layers[0].cross_attn.split_value(value, spatial_shapes)
+        maps = value
+        if isinstance(value, Tensor):
+            # every layer samples the same memory: split it into maps once
+            cross_attn = self.layers[0].cross_attn
+            maps = cross_attn.split_value(value, spatial_shapes)
 
         def run_layer(index: int, query: Tensor, reference: Tensor):
             query_pos = self.query_pos_head(reference).clamp(-10, 10)

@@ -101,6 +101,15 @@ def test_value_split_once_gives_the_same_output(method):
     query, ref, value = _inputs()
     maps = attn.split_value(value, SHAPES)
     assert [m.shape for m in maps] == [(2 * 4, 8, h, w) for h, w in SHAPES]
+    # the value is the flattened feature maps: reshaping those gives the same
+    feats = [
+        level.transpose(1, 2).reshape(2, 32, h, w)
+        for level, (h, w) in zip(
+            value.split([h * w for h, w in SHAPES], 1), SHAPES
+        )
+    ]
+    for mine, other in zip(attn.feature_value_maps(feats), maps):
+        torch.testing.assert_close(mine, other, rtol=0, atol=0)
     torch.testing.assert_close(
         attn(query, ref, maps, SHAPES),
         attn(query, ref, value, SHAPES),
