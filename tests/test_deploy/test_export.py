@@ -25,6 +25,7 @@ from dfine_mm.testing import conditioned_state_dict, synthetic_images
 
 pytest.importorskip('onnxruntime')
 pytest.importorskip('transformers')
+onnx = pytest.importorskip('onnx')
 
 pytestmark = pytest.mark.slow
 DEPLOY_DIR = osp.join(REPO_ROOT, 'configs', 'deploy')
@@ -108,6 +109,11 @@ def test_onnxruntime_static(weights, image_file, tmp_path):
     _, ops = onnx_domains(onnx_path)
     assert ops[('', 'Max')] == 0
     assert ops[('', 'Clip')] >= 30
+    # the neck's RepNCSPELAN4 blocks export their first convolution as two
+    # (no Split, which ONNX Runtime runs outside its NCHWc layout)
+    nodes = onnx.load(onnx_path, load_external_data=False).graph.node
+    neck = [n.op_type for n in nodes if n.name.startswith('/neck/')]
+    assert 'Split' not in neck and neck.count('Conv') > 20
 
 
 def test_onnxruntime_dynamic(weights, image_file, tmp_path):
