@@ -14,7 +14,25 @@ branch outputs. ONNX Runtime keeps ``Split`` in plain NCHW, so every block
 converted its NCHWc layout out and back in around the ``Split`` and the
 ``Concat`` (5 conversions per block). Exported as two convolutions, one per
 half (the same weights, sliced), both halves and the ``Concat`` stay NCHWc.
+
+``StemBlock`` (the backbone's stem) pads its 320x320 maps (at 640 input)
+with a zero row and column twice. ONNX Runtime runs ``Pad`` in plain NCHW
+only: the first pad cost a layout conversion out, the pad and a conversion
+back in (measured: about 5% of D-FINE-N's ONNX Runtime time). For ONNX
+Runtime the stem exports the first pad as an identity depthwise 1x1
+convolution with asymmetric padding (NCHWc, the same values) and folds the
+second into ``stem2b``'s padding.
+
+``DFineMSDeformableAttention`` computes its sampling grid in four
+elementwise passes over (B, Q, M, P, 2) (point scale, box size, offset
+scale, then ``2 * x - 1`` per level). Exported, the constant factors sit
+in the offset projection's weights and the grid is one multiply-add with
+the box: ``(2 * centre - 1) + offsets' * size``. The PyTorch module keeps
+the reference's order of operations (the parity contract); the export
+differs from it by float rounding only.
 """
+
+from typing import List, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +42,11 @@ from torch import Tensor
 # Imported now, not while mmdeploy patches functions: importing the model
 # code inside a rewrite context (mmdet.models comes with it) upsets the
 # rewriter's bookkeeping (KeyError on exit).
-from ..models.layers import hgnetv2_blocks, rep_ncsp_elan  # noqa: F401
+from ..models.layers import (  # noqa: F401
+    dfine_ms_deform_attn,
+    hgnetv2_blocks,
+    rep_ncsp_elan,
+)
 
 
 @FUNCTION_REWRITER.register_rewriter(
@@ -62,3 +84,159 @@ def rep_ncsp_elan4__forward(self, x: Tensor) -> Tensor:
     y2 = self.cv2(y1)
     y3 = self.cv3(y2)
     return self.cv4(torch.cat((y0, y1, y2, y3), dim=1))
+
+
+#: ONNX ``pads`` of a one-pixel right/bottom zero pad (begin h, begin w,
+#: end h, end w)
+_RIGHT_BOTTOM_PADS = [0, 0, 1, 1]
+
+
+class _ZeroPadRightBottom(torch.autograd.Function):
+    """``F.pad(x, (0, 1, 0, 1))``, exported as an identity depthwise 1x1
+    ``Conv`` with ONNX pads (0, 0, 1, 1)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, channels: int) -> Tensor:
+        return F.pad(x, (0, 1, 0, 1))
+
+    @staticmethod
+    def symbolic(g, x, channels: int):
+        ones = g.op('Constant', value_t=torch.ones(channels, 1, 1, 1))
+        return g.op(
+            'Conv',
+            x,
+            ones,
+            group_i=channels,
+            kernel_shape_i=[1, 1],
+            pads_i=_RIGHT_BOTTOM_PADS,
+            strides_i=[1, 1],
+        )
+
+
+class _Conv2dRightBottomPad(torch.autograd.Function):
+    """``conv2d(x, weight, bias)`` (stride 1, one group), the input padded
+    with a zero row and column on the right and bottom if ``pad``; exported
+    as one ``Conv`` (ONNX pads (0, 0, 1, 1) if ``pad``). The kernel size is
+    passed along: ``weight`` may be computed while tracing, and ONNX needs
+    the kernel shape."""
+
+    @staticmethod
+    def forward(
+        ctx,
+        x: Tensor,
+        weight: Tensor,
+        bias: Tensor,
+        kernel_size: Tuple[int, int],
+        pad: bool,
+    ) -> Tensor:
+        if pad:
+            x = F.pad(x, (0, 1, 0, 1))
+        return F.conv2d(x, weight, bias)
+
+    @staticmethod
+    def symbolic(g, x, weight, bias, kernel_size, pad):
+        return g.op(
+            'Conv',
+            x,
+            weight,
+            bias,
+            kernel_shape_i=list(kernel_size),
+            pads_i=_RIGHT_BOTTOM_PADS if pad else [0, 0, 0, 0],
+            strides_i=[1, 1],
+        )
+
+
+@FUNCTION_REWRITER.register_rewriter(
+    'dfine_mm.models.layers.hgnetv2_blocks.StemBlock.forward',
+    backend='onnxruntime',
+)
+def stem_block__forward__onnxruntime(self, x: Tensor) -> Tensor:
+    """The stem with its zero pads as convolution padding, and ``stem2a``
+    widened to ``stem2b``'s width with zero filters that ``stem2b``
+    ignores (deploy form: ONNX Runtime keeps the layout NCHWc; the
+    training form exports unchanged)."""
+    conv_a, conv_b = self.stem2a.conv, self.stem2b.conv
+    if self.stem2a.bn is not None or self.stem2b.bn is not None:
+        context = FUNCTION_REWRITER.get_context()
+        return context.origin_func(self, x)
+    x = self.stem1(x)
+    x = _ZeroPadRightBottom.apply(x, self.stem1.conv.out_channels)
+    extra = conv_b.out_channels - conv_a.out_channels
+    weight_a = F.pad(conv_a.weight, (0, 0, 0, 0, 0, 0, 0, extra))
+    bias_a = F.pad(conv_a.bias, (0, extra))
+    branch = self.stem2a.act(
+        _Conv2dRightBottomPad.apply(
+            x, weight_a, bias_a, conv_a.kernel_size, False
+        )
+    )
+    weight_b = F.pad(conv_b.weight, (0, 0, 0, 0, 0, extra))
+    branch = self.stem2b.act(
+        _Conv2dRightBottomPad.apply(
+            branch, weight_b, conv_b.bias, conv_b.kernel_size, True
+        )
+    )
+    x = torch.cat([self.pool(x), branch], dim=1)
+    return self.stem4(self.stem3(x))
+
+
+@FUNCTION_REWRITER.register_rewriter(
+    'dfine_mm.models.layers.dfine_ms_deform_attn.'
+    'DFineMSDeformableAttention.forward'
+)
+def dfine_ms_deformable_attention__forward(
+    self,
+    query: Tensor,
+    reference_points: Tensor,
+    value: Union[Tensor, Sequence[Tensor]],
+    spatial_shapes: Sequence[Tuple[int, int]],
+) -> Tensor:
+    """Bilinear deformable attention with the grid as one multiply-add
+    (shapes as ``DFineMSDeformableAttention.forward``)."""
+    if self.method != 'default':
+        context = FUNCTION_REWRITER.get_context()
+        return context.origin_func(
+            self, query, reference_points, value, spatial_shapes
+        )
+    if isinstance(value, Tensor):
+        value = self.split_value(value, spatial_shapes)
+    batch, num_queries, _ = query.shape
+    heads, points = self.num_heads, sum(self.num_points)
+    # grid = 2 * (centre + offsets * point_scale * size * offset_scale) - 1
+    # with the constant factors folded into the projection, whose outputs
+    # are reordered from (M, P, xy) to (xy, M, P): the box then scales and
+    # shifts rows of M * P values (a fast broadcast)
+    factor = 2 * self.offset_scale * self.num_points_scale.to(query.dtype)
+    factor = factor[None, :, None].expand(heads, points, 2).flatten()
+    order = torch.arange(factor.numel(), device=query.device)
+    order = order.view(heads * points, 2).t().flatten()
+    proj = self.sampling_offsets
+    offsets = F.linear(
+        query,
+        (proj.weight * factor[:, None])[order],
+        (proj.bias * factor)[order],
+    ).view(batch, num_queries, 2, heads * points)
+    centre = reference_points[..., :2, None] * 2 - 1  # (B, Q, 2, 1)
+    size = reference_points[..., 2:, None]
+    grid = torch.addcmul(centre, offsets, size)
+    # (B, Q, xy, M * P) -> (B * M, Q, P, xy)
+    grid = grid.view(batch, num_queries, 2, heads, points)
+    grid = grid.permute(0, 3, 1, 4, 2).flatten(0, 1)
+    weights = self.attention_weights(query).view(
+        batch, num_queries, heads, points
+    )
+    weights = weights.softmax(-1).permute(0, 2, 1, 3)
+    weights = weights.reshape(batch * heads, 1, num_queries, points)
+    samples: List[Tensor] = [
+        F.grid_sample(
+            level_value,
+            level_grid,
+            mode='bilinear',
+            padding_mode='zeros',
+            align_corners=False,
+        )
+        for level_value, level_grid in zip(
+            value, grid.split(self.num_points, -2)
+        )
+    ]
+    out = (torch.cat(samples, -1) * weights).sum(-1)  # (B * M, C / M, Q)
+    return out.view(batch, self.embed_dims, num_queries).transpose(1, 2)

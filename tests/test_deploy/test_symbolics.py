@@ -1,17 +1,14 @@
 """The symbolics dfine_mm registers, on tiny modules exported through
 mmdeploy's ``export`` with the ONNX Runtime and TensorRT backends."""
 
-from collections import Counter
-
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
 
 import dfine_mm.deploy  # noqa: F401
 
-onnx = pytest.importorskip('onnx')
-ort = pytest.importorskip('onnxruntime')
+pytest.importorskip('onnx')
+pytest.importorskip('onnxruntime')
 
 
 class Sampler(torch.nn.Module):
@@ -36,69 +33,43 @@ class Block(torch.nn.Module):
         return self.norm(x + self.attn(query, query, x)[0])
 
 
-def _export(module, args, path, backend, opset):
-    from mmdeploy.apis.onnx import export
-
-    cfg = Config(
-        dict(
-            backend_config=dict(type=backend),
-            onnx_config=dict(type='onnx', opset_version=opset),
-            codebase_config=dict(type='mmdet', task='ObjectDetection'),
-        )
-    )
-    export(
-        module.eval(),
-        args,
-        output_path_prefix=path[: -len('.onnx')],
-        backend=backend,
-        context_info=dict(deploy_cfg=cfg),
-        input_names=[f'in{i}' for i in range(len(args))],
-        output_names=['out'],
-        opset_version=opset,
-    )
-    graph = onnx.load(path).graph
-    return Counter((n.domain, n.op_type) for n in graph.node)
-
-
-def _run(path, args):
-    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
-    feeds = {f'in{i}': a.numpy() for i, a in enumerate(args)}
-    return torch.from_numpy(session.run(None, feeds)[0])
-
-
 @pytest.mark.parametrize('backend', ['onnxruntime', 'tensorrt'])
-def test_grid_sample_is_standard(tmp_path, backend):
+def test_grid_sample_is_standard(tmp_path, backend, export_onnx, run_onnx):
     gen = torch.Generator().manual_seed(0)
     args = (
         torch.randn(2, 4, 5, 7, generator=gen),
         torch.rand(2, 3, 6, 2, generator=gen) * 2.2 - 1.1,
     )
     path = str(tmp_path / 'sampler.onnx')
-    ops = _export(Sampler(), args, path, backend, 16)
+    ops = export_onnx(Sampler(), args, path, backend, 16)
     assert ops[('', 'GridSample')] == 1
     assert all(domain == '' for domain, _ in ops)
     expected = Sampler()(*args)
-    assert torch.allclose(_run(path, args), expected, atol=1e-5)
+    assert torch.allclose(run_onnx(path, args), expected, atol=1e-5)
 
 
-def test_grid_sample_below_opset_16_fails(tmp_path):
+def test_grid_sample_below_opset_16_fails(tmp_path, export_onnx):
     args = (torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 1, 2))
     with pytest.raises(Exception, match='opset >= 16'):
-        _export(Sampler(), args, str(tmp_path / 's.onnx'), 'onnxruntime', 15)
+        export_onnx(
+            Sampler(), args, str(tmp_path / 's.onnx'), 'onnxruntime', 15
+        )
 
 
 @pytest.mark.parametrize(
     'opset, native', [(17, True), (16, False)], ids=['opset17', 'opset16']
 )
-def test_layer_norm_and_dropout(tmp_path, opset, native):
+def test_layer_norm_and_dropout(
+    tmp_path, opset, native, export_onnx, run_onnx
+):
     torch.manual_seed(0)
     block = Block()
     args = (torch.randn(2, 5, 8),)
     path = str(tmp_path / 'block.onnx')
-    ops = _export(block, args, path, 'tensorrt', opset)
+    ops = export_onnx(block, args, path, 'tensorrt', opset)
     assert (ops[('', 'LayerNormalization')] == 1) == native
     # eval-mode attention calls dropout(p=0, training=True): not exported
     assert ops[('', 'Dropout')] == 0
     with torch.no_grad():
         expected = block.eval()(*args)
-    assert torch.allclose(_run(path, args), expected, atol=1e-5)
+    assert torch.allclose(run_onnx(path, args), expected, atol=1e-5)
