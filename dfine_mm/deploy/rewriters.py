@@ -32,7 +32,7 @@ the reference's order of operations (the parity contract); the export
 differs from it by float rounding only.
 """
 
-from typing import List, Sequence, Tuple, Union
+from typing import Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -224,19 +224,10 @@ def dfine_ms_deformable_attention__forward(
     weights = self.attention_weights(query).view(
         batch, num_queries, heads, points
     )
-    weights = weights.softmax(-1).permute(0, 2, 1, 3)
-    weights = weights.reshape(batch * heads, 1, num_queries, points)
-    samples: List[Tensor] = [
-        F.grid_sample(
-            level_value,
-            level_grid,
-            mode='bilinear',
-            padding_mode='zeros',
-            align_corners=False,
-        )
+    samples = [
+        self.bilinear_samples(level_value, level_grid)
         for level_value, level_grid in zip(
             value, grid.split(self.num_points, -2)
         )
     ]
-    out = (torch.cat(samples, -1) * weights).sum(-1)  # (B * M, C / M, Q)
-    return out.view(batch, self.embed_dims, num_queries).transpose(1, 2)
+    return self.weighted_sum(samples, weights.softmax(-1))

@@ -181,24 +181,53 @@ class DFineMSDeformableAttention(BaseModule):
         ):
             if self.method == 'default':
                 samples.append(
-                    F.grid_sample(
-                        level_value,
-                        2 * level_locations - 1,
-                        mode='bilinear',
-                        padding_mode='zeros',
-                        align_corners=False,
-                    )
+                    self.bilinear_samples(level_value, 2 * level_locations - 1)
                 )
             else:
                 samples.append(
                     self._gather_nearest(level_value, level_locations)
                 )
-        # (B * M, C / M, Q, P) weighted over P
-        sampled = torch.cat(samples, -1)
+        return self.weighted_sum(samples, weights)
+
+    @staticmethod
+    def bilinear_samples(level_value: Tensor, grid: Tensor) -> Tensor:
+        """Bilinear samples of one level, zero outside the map.
+
+        Args:
+            level_value (Tensor): Shape (B * M, C / M, h, w).
+            grid (Tensor): Shape (B * M, Q, P_l, 2), xy in [-1, 1] over the
+                map (``grid_sample``'s convention, corners excluded).
+
+        Returns:
+            Tensor: Shape (B * M, C / M, Q, P_l).
+        """
+        return F.grid_sample(
+            level_value,
+            grid,
+            mode='bilinear',
+            padding_mode='zeros',
+            align_corners=False,
+        )
+
+    def weighted_sum(
+        self, samples: Sequence[Tensor], weights: Tensor
+    ) -> Tensor:
+        """The attention: every head's samples summed with its weights.
+
+        Args:
+            samples (Sequence[Tensor]): Per level (B * M, C / M, Q, P_l).
+            weights (Tensor): Normalised over all points of a head, shape
+                (B, Q, M, P).
+
+        Returns:
+            Tensor: Shape (B, Q, C).
+        """
+        batch, num_queries, heads, points = weights.shape
         weights = weights.permute(0, 2, 1, 3).reshape(
             batch * heads, 1, num_queries, points
         )
-        out = (sampled * weights).sum(-1)  # (B * M, C / M, Q)
+        # (B * M, C / M, Q, P) weighted over P
+        out = (torch.cat(list(samples), -1) * weights).sum(-1)
         return out.view(batch, self.embed_dims, num_queries).transpose(1, 2)
 
     @staticmethod
