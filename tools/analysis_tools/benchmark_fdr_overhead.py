@@ -1,11 +1,15 @@
-"""Cost of FDR + GO-LSD on mmdet's DINO: training step and inference, CPU.
+"""Cost of FDR + GO-LSD on mmdet's DETRs: training step and inference, CPU.
 
 Example::
 
     python tools/analysis_tools/benchmark_fdr_overhead.py
+    python tools/analysis_tools/benchmark_fdr_overhead.py \
+        --detector deformable_detr
 
 Plain DINO (``mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py``) against
-DINO + FDR + GO-LSD (``configs/dino_fdr/dino-fdr-golsd_...``), the same
+DINO + FDR + GO-LSD (``configs/dino_fdr/dino-fdr-golsd_...``), or plain
+Deformable-DETR with box refinement and two stages against its FDR + GO-LSD
+config (``configs/deformable_detr_fdr/``), the same
 backbone (``--depth``, default 50, no pretrained weights), the same fixed
 images (``--batch`` x ``--size``) and targets (``--boxes`` per image). A
 training step is forward + losses + backward (train mode, denoising on);
@@ -27,17 +31,30 @@ import time
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = dict(
-    dino='mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py',
-    fdr=osp.join(
-        ROOT, 'configs', 'dino_fdr',
-        'dino-fdr-golsd_4scale_r50_8xb2-12e_coco.py',
+PAIRS = dict(
+    dino=(
+        'DINO',
+        'mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py',
+        osp.join(
+            ROOT, 'configs', 'dino_fdr',
+            'dino-fdr-golsd_4scale_r50_8xb2-12e_coco.py',
+        ),
+    ),
+    deformable_detr=(
+        'Deformable-DETR',
+        'mmdet::deformable_detr/'
+        'deformable-detr-refine-twostage_r50_16xb2-50e_coco.py',
+        osp.join(
+            ROOT, 'configs', 'deformable_detr_fdr',
+            'deformable-detr-fdr-golsd-refine-twostage_r50_16xb2-50e_coco.py',
+        ),
     ),
 )  # fmt: skip
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--detector', choices=sorted(PAIRS), default='dino')
     parser.add_argument('--size', type=int, nargs=2, default=(512, 512))
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--boxes', type=int, default=6)
@@ -45,7 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--runs', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--worker', choices=sorted(CONFIGS), help='internal')
+    parser.add_argument('--worker', choices=('plain', 'fdr'), help='internal')
     return parser.parse_args(argv)
 
 
@@ -88,7 +105,8 @@ def measure(args) -> dict:
 
     register_all_modules()
     torch.set_num_threads(args.threads)
-    path = CONFIGS[args.worker]
+    _, plain_cfg, fdr_cfg = PAIRS[args.detector]
+    path = fdr_cfg if args.worker == 'fdr' else plain_cfg
     cfg = get_config(path) if '::' in path else Config.fromfile(path)
     cfg.model.backbone.update(depth=args.depth, init_cfg=None)
     if args.depth < 50:
@@ -125,15 +143,17 @@ def measure(args) -> dict:
     )
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    if args.worker:
-        print(json.dumps(measure(args)))
-        return 0
+def compare(args) -> dict:
+    """Both models, each measured in a fresh process.
+
+    Returns:
+        dict: ``{'plain': ..., 'fdr': ...}``, each :func:`measure`'s result.
+    """
     results = {}
-    for which in CONFIGS:
+    for which in ('plain', 'fdr'):
         command = [sys.executable, __file__, '--worker', which]
         for key in (
+            'detector',
             'size',
             'batch',
             'boxes',
@@ -149,9 +169,19 @@ def main(argv=None) -> int:
             command, check=True, capture_output=True, text=True
         ).stdout
         results[which] = json.loads(out.strip().splitlines()[-1])
-    plain, fdr = results['dino'], results['fdr']
+    return results
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        print(json.dumps(measure(args)))
+        return 0
+    results = compare(args)
+    plain, fdr = results['plain'], results['fdr']
+    name = PAIRS[args.detector][0]
     lines = [
-        f'DINO R-{args.depth}, batch {args.batch}, {args.size[0]}x'
+        f'{name} R-{args.depth}, batch {args.batch}, {args.size[0]}x'
         f'{args.size[1]}, {args.boxes} boxes per image, {args.threads} '
         f'threads, median of {args.runs} after {args.warmup}',
     ]
@@ -161,8 +191,8 @@ def main(argv=None) -> int:
         ('predict (1 image)', 'predict', 'ms', 1000),
     ):
         lines.append(
-            f'  {label:26s} DINO {plain[key] * scale:8.0f} {unit}   '
-            f'DINO+FDR+GO-LSD {fdr[key] * scale:8.0f} {unit}   '
+            f'  {label:26s} {name} {plain[key] * scale:8.0f} {unit}   '
+            f'{name}+FDR+GO-LSD {fdr[key] * scale:8.0f} {unit}   '
             f'ratio {fdr[key] / plain[key]:.3f}'
         )
     print('\n'.join(lines))
