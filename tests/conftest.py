@@ -1,11 +1,8 @@
-import os.path as osp
+"""Fixtures shared by the whole suite (helpers live in helpers.py)."""
 
 import pytest
-import torch
 
 from dfine_mm.datasets.synthetic import generate_synthetic_coco
-
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 @pytest.fixture(scope='session')
@@ -17,84 +14,3 @@ def synthetic_coco(tmp_path_factory):
         str(root), num_train=24, num_val=8, img_size=64, num_classes=5
     )
     return str(root)
-
-
-DEMO_CONFIG = osp.join(
-    REPO_ROOT, 'configs', 'dfine', 'dfine-n_hgnetv2-b0_1xb16-9e_synthetic.py'
-)
-
-
-def tiny_train_options(data_root: str, work_dir: str) -> dict:
-    """``--cfg-options`` that shrink the demo config to seconds per epoch:
-    64 px images, 20 queries, 2 images per batch, no workers."""
-    pipeline_scale = (64, 64)
-    options = {
-        'work_dir': work_dir,
-        'model.num_queries': 20,
-        'model.dn_cfg.num_denoising': 10,
-        'model.test_cfg.max_per_img': 20,
-        'train_dataloader.batch_size': 2,
-        'train_dataloader.num_workers': 0,
-        'train_dataloader.persistent_workers': False,
-        'val_dataloader.batch_size': 4,
-        'val_dataloader.num_workers': 0,
-        'val_dataloader.persistent_workers': False,
-        'test_dataloader.batch_size': 4,
-        'test_dataloader.num_workers': 0,
-        'test_dataloader.persistent_workers': False,
-        'default_hooks.logger.interval': 1,
-        'param_scheduler.0.end': 4,
-    }
-    for split in ('train', 'val', 'test'):
-        options[f'{split}_dataloader.dataset.data_root'] = data_root + '/'
-    options['val_evaluator.ann_file'] = (
-        data_root + '/annotations/instances_val.json'
-    )
-    options['test_evaluator.ann_file'] = options['val_evaluator.ann_file']
-    options['train_dataloader.dataset.pipeline.2.scale'] = pipeline_scale
-    options['val_dataloader.dataset.pipeline.1.scale'] = pipeline_scale
-    options['test_dataloader.dataset.pipeline.1.scale'] = pipeline_scale
-    return options
-
-
-def cli_options(options: dict) -> list:
-    """``--cfg-options`` arguments (``key=value``) for a dict of options;
-    tuples become ``(a,b)``."""
-    args = []
-    for key, value in options.items():
-        if isinstance(value, tuple):
-            value = '(' + ','.join(map(str, value)) + ')'
-        args.append(f'{key}={value}')
-    return args
-
-
-def det_samples(counts, height, width, num_classes=5, seed=0):
-    """One ``DetDataSample`` per entry of ``counts`` with that many random
-    ground-truth boxes (xyxy pixels inside a ``height`` x ``width`` image,
-    at least 4 px wide and high) and labels in [0, num_classes)."""
-    from mmdet.structures import DetDataSample
-    from mmengine.structures import InstanceData
-
-    generator = torch.Generator().manual_seed(seed)
-    size = torch.tensor([width, height], dtype=torch.float32)
-    result = []
-    for count in counts:
-        sample = DetDataSample(
-            metainfo=dict(
-                img_shape=(height, width),
-                ori_shape=(height, width),
-                pad_shape=(height, width),
-                batch_input_shape=(height, width),
-                scale_factor=(1.0, 1.0),
-            )
-        )
-        xy = torch.rand(count, 2, generator=generator) * size * 0.6
-        wh = torch.rand(count, 2, generator=generator) * size * 0.3 + 4
-        sample.gt_instances = InstanceData(
-            bboxes=torch.cat([xy, xy + wh], 1),
-            labels=torch.randint(
-                0, num_classes, (count,), generator=generator
-            ),
-        )
-        result.append(sample)
-    return result

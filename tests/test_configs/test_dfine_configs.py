@@ -4,7 +4,7 @@ import glob
 import os.path as osp
 
 import pytest
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 from mmengine.config import Config
 
 CONFIGS = sorted(

@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import DEMO_CONFIG, REPO_ROOT
+from helpers import DEMO_CONFIG, REPO_ROOT
 from test_train import load_tool
 
 from dfine_mm.deploy.verify import detection_differences

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import DEMO_CONFIG, REPO_ROOT, cli_options, tiny_train_options
+from helpers import DEMO_CONFIG, REPO_ROOT, cli_options, tiny_train_options
 
 TIMEOUT = 600
 

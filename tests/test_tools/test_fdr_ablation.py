@@ -7,7 +7,7 @@ import json
 import os
 
 import torch
-from conftest import det_samples
+from helpers import det_samples
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import mmdet
-from conftest import DEMO_CONFIG, REPO_ROOT, cli_options, tiny_train_options
+from helpers import DEMO_CONFIG, REPO_ROOT, cli_options, tiny_train_options
 
 MMDET_TRAIN = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
                        'train.py')  # fmt: skip

@@ -4,7 +4,7 @@ import importlib.util
 import os.path as osp
 
 import cv2
-from conftest import REPO_ROOT, cli_options, tiny_train_options
+from helpers import REPO_ROOT, cli_options, tiny_train_options
 
 
 def test_demo_trains_evaluates_and_draws(tmp_path):

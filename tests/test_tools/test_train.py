@@ -7,7 +7,7 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import DEMO_CONFIG, REPO_ROOT, tiny_train_options
+from helpers import DEMO_CONFIG, REPO_ROOT, tiny_train_options
 from mmdet.registry import HOOKS
 from mmengine.hooks import EMAHook, Hook
 from mmengine.runner import Runner

@@ -3,7 +3,7 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 from mmengine.config import Config
 
 from dfine_mm.deploy.tensorrt import (

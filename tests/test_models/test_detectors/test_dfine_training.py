@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from conftest import det_samples
+from helpers import det_samples
 
 from dfine_mm.converters.dfine import build_variant_model
 

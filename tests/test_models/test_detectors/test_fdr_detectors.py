@@ -9,7 +9,7 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import REPO_ROOT, det_samples
+from helpers import REPO_ROOT, det_samples
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
