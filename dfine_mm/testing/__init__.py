@@ -6,6 +6,7 @@ from .conditioned_weights import (
     conditioned_state_dict,
     synthetic_images,
 )
+from .memory import PeakMemoryGrowth
 from .timing import alternating_medians
 from .transformers_dfine import (
     TRANSFORMERS_VARIANTS,
@@ -14,6 +15,7 @@ from .transformers_dfine import (
 )
 
 __all__ = [
+    'PeakMemoryGrowth',
     'TRANSFORMERS_VARIANTS',
     'alternating_medians',
     'build_transformers_dfine',

@@ -14,15 +14,15 @@ backbone (``--depth``, default 50, no pretrained weights), the same fixed
 images (``--batch`` x ``--size``) and targets (``--boxes`` per image). A
 training step is forward + losses + backward (train mode, denoising on);
 inference is ``predict`` on one image. Times are medians of ``--runs``
-after ``--warmup``; the memory is the growth of the process's peak resident
-set over the training steps. Each model runs in a fresh process (one after
-the other) so the memory peaks do not mix. Ratios FDR / plain are printed.
+after ``--warmup``; the memory is how far the resident set peaks above its
+size before the training steps (``PeakMemoryGrowth``). Each model runs
+in a fresh process (one after the other) so the memory peaks do not mix.
+Ratios FDR / plain are printed.
 """
 
 import argparse
 import json
 import os.path as osp
-import resource
 import statistics
 import subprocess
 import sys
@@ -101,7 +101,7 @@ def measure(args) -> dict:
     from mmengine.hub import get_config
 
     import dfine_mm  # noqa: F401
-    from dfine_mm.testing import alternating_medians
+    from dfine_mm.testing import PeakMemoryGrowth, alternating_medians
 
     register_all_modules()
     torch.set_num_threads(args.threads)
@@ -122,14 +122,13 @@ def measure(args) -> dict:
         model.zero_grad(set_to_none=True)
 
     model.train()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
-    for index in range(args.warmup + args.runs):
-        start = time.perf_counter()
-        step()
-        if index >= args.warmup:
-            times.append(time.perf_counter() - start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with PeakMemoryGrowth() as memory:
+        for index in range(args.warmup + args.runs):
+            start = time.perf_counter()
+            step()
+            if index >= args.warmup:
+                times.append(time.perf_counter() - start)
     model.eval()
     predict = alternating_medians(
         dict(predict=lambda: model.predict(images[:1], samples[:1])),
@@ -138,7 +137,7 @@ def measure(args) -> dict:
     )['predict']
     return dict(
         train=statistics.median(times),
-        memory=(peak - before) / 1024,
+        memory=memory.mib,
         predict=predict / 1000,
     )
 

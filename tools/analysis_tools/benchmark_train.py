@@ -10,9 +10,10 @@ Example::
 Batch 2 (``--batch``), 640x640 (``--size``), ``--threads`` CPU threads,
 fixed random images and targets (``--boxes`` per image), train mode with
 denoising. One step = forward + losses + backward. The time is the median
-of ``--runs`` steps after ``--warmup``; the peak memory is the growth of the
-process's peak resident set over those steps (each implementation runs in
-its own fresh process, one after the other, so the peaks do not mix). With
+of ``--runs`` steps after ``--warmup``; the peak memory is how far the
+resident set peaks above its size before those steps (each
+implementation runs in its own fresh process, one after the other, so
+the peaks do not mix). With
 ``--compare-transformers`` both models have the same weights (transformers'
 random initialisation, perturbed, converted into dfine_mm) and the ratios
 dfine_mm / transformers are printed.
@@ -21,7 +22,6 @@ dfine_mm / transformers are printed.
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -133,18 +133,19 @@ def step_fn(args, which):
 
 def measure(args, which):
     """Median step time (s) and peak-RSS growth (MiB) in this process."""
+    from dfine_mm.testing import PeakMemoryGrowth
+
     torch.set_num_threads(args.threads)
     step = step_fn(args, which)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    for _ in range(args.warmup):
-        step()
     times = []
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return dict(time=statistics.median(times), memory=(peak - before) / 1024)
+    with PeakMemoryGrowth() as memory:
+        for _ in range(args.warmup):
+            step()
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+    return dict(time=statistics.median(times), memory=memory.mib)
 
 
 def run_worker(args, which):
