@@ -13,6 +13,7 @@ def alternating_medians(
     runs: int,
     block: int = 1,
     settle: int = 0,
+    inference: bool = True,
 ) -> Dict[str, float]:
     """Median wall time of each runner in milliseconds.
 
@@ -20,7 +21,8 @@ def alternating_medians(
     a turn runs one runner ``settle + block`` times and times the last
     ``block`` runs (``settle`` untimed runs let the previous runner's
     spin-waiting threads go idle); the first ``warmup`` rounds of turns
-    are not timed. Runs under ``torch.inference_mode()``.
+    are not timed. Runs under ``torch.inference_mode()`` unless
+    ``inference`` is False (training steps).
 
     Args:
         runners (dict[str, callable]): Name to a function of no arguments.
@@ -30,12 +32,14 @@ def alternating_medians(
         block (int): Timed runs per turn. Defaults to 1 (run by run).
         settle (int): Untimed runs at the start of each turn. Defaults
             to 0.
+        inference (bool): Run under ``torch.inference_mode()``. Defaults
+            to True.
 
     Returns:
         dict[str, float]: Name to median milliseconds.
     """
     times = {name: [] for name in runners}
-    with torch.inference_mode():
+    with torch.inference_mode(inference):
         for round_index in range(warmup + runs):
             for name, run in runners.items():
                 for index in range(settle + block):

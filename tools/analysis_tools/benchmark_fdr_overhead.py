@@ -14,19 +14,17 @@ backbone (``--depth``, default 50, no pretrained weights), the same fixed
 images (``--batch`` x ``--size``) and targets (``--boxes`` per image). A
 training step is forward + losses + backward (train mode, denoising on);
 inference is ``predict`` on one image. Times are medians of ``--runs``
-after ``--warmup``; the memory is how far the resident set peaks above its
-size before the training steps (``PeakMemoryGrowth``). Each model runs
-in a fresh process (one after the other) so the memory peaks do not mix.
-Ratios FDR / plain are printed.
+after ``--warmup``, the two models taking turns run by run in one process;
+the memory is how far the resident set peaks above its size before the
+training steps (``PeakMemoryGrowth``), each model alone in a fresh process
+so that the peaks do not mix. Ratios FDR / plain are printed.
 """
 
 import argparse
 import json
 import os.path as osp
-import statistics
 import subprocess
 import sys
-import time
 
 import torch
 
@@ -93,20 +91,19 @@ def _inputs(args):
     return images, samples
 
 
-def measure(args) -> dict:
-    """Median train-step and predict times (s), peak-RSS growth (MiB)."""
+def build(args, which: str):
+    """The ``which`` ('plain' or 'fdr') model of the pair, initialised
+    with seed 0, and its training step (forward + losses + backward)."""
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
     from mmengine.hub import get_config
 
     import dfine_mm  # noqa: F401
-    from dfine_mm.testing import PeakMemoryGrowth, alternating_medians
 
     register_all_modules()
-    torch.set_num_threads(args.threads)
     _, plain_cfg, fdr_cfg = PAIRS[args.detector]
-    path = fdr_cfg if args.worker == 'fdr' else plain_cfg
+    path = fdr_cfg if which == 'fdr' else plain_cfg
     cfg = get_config(path) if '::' in path else Config.fromfile(path)
     cfg.model.backbone.update(depth=args.depth, init_cfg=None)
     if args.depth < 50:
@@ -117,37 +114,41 @@ def measure(args) -> dict:
     images, samples = _inputs(args)
 
     def step():
+        model.train()
         losses = model.loss(images, samples)
         sum(v for k, v in losses.items() if 'loss' in k).backward()
         model.zero_grad(set_to_none=True)
 
-    model.train()
-    times = []
+    def predict():
+        model.eval()
+        model.predict(images[:1], samples[:1])
+
+    return step, predict
+
+
+def measure_memory(args) -> float:
+    """Peak-RSS growth (MiB) over the training steps of ``args.worker``'s
+    model, alone in this process."""
+    from dfine_mm.testing import PeakMemoryGrowth
+
+    torch.set_num_threads(args.threads)
+    step, _ = build(args, args.worker)
     with PeakMemoryGrowth() as memory:
-        for index in range(args.warmup + args.runs):
-            start = time.perf_counter()
+        for _ in range(args.warmup + args.runs):
             step()
-            if index >= args.warmup:
-                times.append(time.perf_counter() - start)
-    model.eval()
-    predict = alternating_medians(
-        dict(predict=lambda: model.predict(images[:1], samples[:1])),
-        args.warmup,
-        args.runs,
-    )['predict']
-    return dict(
-        train=statistics.median(times),
-        memory=memory.mib,
-        predict=predict / 1000,
-    )
+    return memory.mib
 
 
 def compare(args) -> dict:
-    """Both models, each measured in a fresh process.
+    """Memory: each model in a fresh process. Times: both models in this
+    process, taking turns run by run (machine noise hits both alike).
 
     Returns:
-        dict: ``{'plain': ..., 'fdr': ...}``, each :func:`measure`'s result.
+        dict: ``{'plain': ..., 'fdr': ...}``, each a dict of ``train`` and
+        ``predict`` (median seconds) and ``memory`` (MiB).
     """
+    from dfine_mm.testing import alternating_medians
+
     results = {}
     for which in ('plain', 'fdr'):
         command = [sys.executable, __file__, '--worker', which]
@@ -167,14 +168,32 @@ def compare(args) -> dict:
         out = subprocess.run(
             command, check=True, capture_output=True, text=True
         ).stdout
-        results[which] = json.loads(out.strip().splitlines()[-1])
+        memory = json.loads(out.strip().splitlines()[-1])['memory']
+        results[which] = dict(memory=memory)
+    torch.set_num_threads(args.threads)
+    models = {which: build(args, which) for which in results}
+    train = alternating_medians(
+        {which: fns[0] for which, fns in models.items()},
+        args.warmup,
+        args.runs,
+        inference=False,
+    )
+    predict = alternating_medians(
+        {which: fns[1] for which, fns in models.items()},
+        args.warmup,
+        args.runs,
+    )
+    for which in results:
+        results[which].update(
+            train=train[which] / 1000, predict=predict[which] / 1000
+        )
     return results
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.worker:
-        print(json.dumps(measure(args)))
+        print(json.dumps(dict(memory=measure_memory(args))))
         return 0
     results = compare(args)
     plain, fdr = results['plain'], results['fdr']
