@@ -92,8 +92,12 @@ def _inputs(args):
 
 
 def build(args, which: str):
-    """The ``which`` ('plain' or 'fdr') model of the pair, initialised
-    with seed 0, and its training step (forward + losses + backward)."""
+    """Build the ``which`` ('plain' or 'fdr') model of the pair (seed 0).
+
+    Returns:
+        tuple: ``(step, predict)``, functions of no arguments: a training
+        step (forward + losses + backward) and ``predict`` on one image.
+    """
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
