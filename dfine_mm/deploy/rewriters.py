@@ -47,6 +47,7 @@ from ..models.layers import (  # noqa: F401
     hgnetv2_blocks,
     rep_ncsp_elan,
 )
+from ..models.necks import dfine_hybrid_encoder  # noqa: F401
 
 
 @FUNCTION_REWRITER.register_rewriter(
@@ -58,32 +59,66 @@ def folded_relu_affine__forward(self, x: Tensor) -> Tensor:
     return x.clamp(max=bound) if self.upper else x.clamp(min=bound)
 
 
+def _elan_tail(block, y0: Tensor, y1: Tensor) -> Tensor:
+    """``RepNCSPELAN4`` after its first convolution, from the two halves of
+    that convolution's output."""
+    y2 = block.cv2(y1)
+    y3 = block.cv3(y2)
+    return block.cv4(torch.cat((y0, y1, y2, y3), dim=1))
+
+
+def _cv1_halves(block):
+    """The fused first convolution of a deployed ``RepNCSPELAN4``: (weight,
+    bias) of each half of its outputs."""
+    conv, half = block.cv1.conv_bn_fused, block.split_channels
+    return [
+        (conv.weight[start : start + half], conv.bias[start : start + half])
+        for start in (0, half)
+    ]
+
+
 @FUNCTION_REWRITER.register_rewriter(
     'dfine_mm.models.layers.rep_ncsp_elan.RepNCSPELAN4.forward'
 )
 def rep_ncsp_elan4__forward(self, x: Tensor) -> Tensor:
     """The first 1x1 convolution as one convolution per half (deploy form;
     the training form exports unchanged)."""
-    cv1 = self.cv1
-    if not cv1.deployed:
+    if not self.cv1.deployed:
         context = FUNCTION_REWRITER.get_context()
         return context.origin_func(self, x)
-    conv, half = cv1.conv_bn_fused, self.split_channels
     y0, y1 = (
-        cv1.act(
-            F.conv2d(
-                x,
-                conv.weight[start : start + half],
-                conv.bias[start : start + half],
-                conv.stride,
-                conv.padding,
-            )
-        )
-        for start in (0, half)
+        self.cv1.act(F.conv2d(x, weight, bias))
+        for weight, bias in _cv1_halves(self)
     )
-    y2 = self.cv2(y1)
-    y3 = self.cv3(y2)
-    return self.cv4(torch.cat((y0, y1, y2, y3), dim=1))
+    return _elan_tail(self, y0, y1)
+
+
+@FUNCTION_REWRITER.register_rewriter(
+    'dfine_mm.models.necks.dfine_hybrid_encoder.DFineHybridEncoder.'
+    'fuse_top_down',
+    backend='onnxruntime',
+)
+def dfine_hybrid_encoder__fuse_top_down__onnxruntime(
+    self, block, top: Tensor, finer: Tensor
+) -> Tensor:
+    """``block(cat(upsample(top), finer))`` with ``block``'s first (1x1)
+    convolution applied to ``top`` before the 2x nearest upsampling (deploy
+    form; the training form exports unchanged). A 1x1 convolution commutes
+    with the upsampling, so that part runs on a quarter of the positions,
+    and the convolution of the concatenation is the sum of the
+    convolutions of its parts (no ``Concat``): the same output up to float
+    rounding."""
+    if not block.cv1.deployed:
+        context = FUNCTION_REWRITER.get_context()
+        return context.origin_func(self, block, top, finer)
+    split = top.shape[1]
+    halves = []
+    for weight, bias in _cv1_halves(block):
+        coarse = F.conv2d(top, weight[:, :split])
+        fine = F.conv2d(finer, weight[:, split:], bias)
+        upsampled = F.interpolate(coarse, scale_factor=2.0, mode='nearest')
+        halves.append(block.cv1.act(upsampled + fine))
+    return _elan_tail(block, *halves)
 
 
 #: ONNX ``pads`` of a one-pixel right/bottom zero pad (begin h, begin w,

@@ -6,8 +6,13 @@ from .conditioned_weights import (
     conditioned_state_dict,
     synthetic_images,
 )
-from .memory import PeakMemoryGrowth
-from .timing import alternating_medians
+from .memory import PeakMemoryGrowth, keep_freed_memory
+from .timing import (
+    alternating_medians,
+    alternating_times,
+    medians,
+    paired_ratios,
+)
 from .transformers_dfine import (
     TRANSFORMERS_VARIANTS,
     build_transformers_dfine,
@@ -18,10 +23,14 @@ __all__ = [
     'PeakMemoryGrowth',
     'TRANSFORMERS_VARIANTS',
     'alternating_medians',
+    'alternating_times',
     'build_transformers_dfine',
     'calibrate_norms_',
     'conditioned_reference',
     'conditioned_state_dict',
+    'keep_freed_memory',
+    'medians',
+    'paired_ratios',
     'perturb_',
     'synthetic_images',
 ]

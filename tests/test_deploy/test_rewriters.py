@@ -11,6 +11,8 @@ from dfine_mm.models.layers.dfine_ms_deform_attn import (
     DFineMSDeformableAttention,
 )
 from dfine_mm.models.layers.hgnetv2_blocks import StemBlock
+from dfine_mm.models.necks import DFineHybridEncoder
+from dfine_mm.testing import perturb_
 
 onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
@@ -113,6 +115,58 @@ def test_deformable_attention(tmp_path, export_onnx, run_onnx, method):
     if method == 'default':
         # the grid in one multiply-add: no ``2 * x - 1`` per level
         assert ops[('', 'Sub')] == 1
+    with torch.no_grad():
+        expected = module(*args)
+    assert torch.allclose(run_onnx(path, args), expected, atol=1e-5)
+
+
+class _Encoder(torch.nn.Module):
+    """A tiny hybrid encoder (three levels); outputs concatenated."""
+
+    def __init__(self, deployed: bool) -> None:
+        super().__init__()
+        self.neck = DFineHybridEncoder(
+            in_channels=(8, 16, 32),
+            hidden_dim=16,
+            num_heads=2,
+            dim_feedforward=32,
+            expansion=0.5,
+            depth_mult=0.34,
+        )
+        torch.manual_seed(0)
+        perturb_(self.neck, seed=3)
+        self.neck.eval()
+        if deployed:
+            self.neck.switch_to_deploy()
+
+    def forward(self, *feats):
+        return torch.cat([out.flatten(1) for out in self.neck(feats)], 1)
+
+
+@pytest.mark.parametrize('deployed', [True, False], ids=['deploy', 'train'])
+def test_encoder_fpn_convolves_before_upsampling(
+    tmp_path, export_onnx, run_onnx, deployed
+):
+    gen = torch.Generator().manual_seed(4)
+    module = _Encoder(deployed)
+    args = tuple(
+        torch.randn(2, c, 64 // s, 96 // s, generator=gen)
+        for c, s in ((8, 8), (16, 16), (32, 32))
+    )
+    path = str(tmp_path / 'encoder.onnx')
+    ops = export_onnx(module, args, path, 'onnxruntime')
+    # deployed, each FPN block's first convolution runs on the coarse map
+    # before the upsampling (one upsampling per half of its outputs, 2
+    # blocks) and the upsampled and the fine parts are added, not
+    # concatenated; the training form upsamples the lateral outputs
+    graph = onnx.load(path).graph
+    producer = {out: n for n in graph.node for out in n.output}
+    upsampled = [
+        producer[n.input[0]] for n in graph.node if n.op_type == 'Resize'
+    ]
+    assert len(upsampled) == (4 if deployed else 2)
+    assert all(n.op_type == 'Conv' for n in upsampled)
+    assert ops[('', 'Concat')] == (9 if deployed else 11)
     with torch.no_grad():
         expected = module(*args)
     assert torch.allclose(run_onnx(path, args), expected, atol=1e-5)

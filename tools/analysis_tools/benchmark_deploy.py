@@ -9,20 +9,28 @@ Example::
 For each model config: export with ``--deploy-cfg`` (default: ONNX Runtime,
 static), then time ONNX Runtime and the PyTorch model that mmdeploy exports
 (after ``switch_to_deploy()``), both with ``--threads`` intra-op threads
-(default 2), batch 1, ``--size`` (default 640x640). The two take turns of
-``--block`` timed runs (default 5) after ``--settle`` untimed ones (default
-1), so that both run with their default thread behaviour (ONNX Runtime's
-and OpenMP's threads spin-wait for a while after a run) without one's
-spinning threads taking the cores from the other; the median of
-``--runs`` rounds after ``--warmup``. ``--block 1 --settle 0
---no-spinning`` times run by run with ONNX Runtime's spinning off. Both
-timings cover the whole network including the top-K post-processing.
-Without ``--checkpoint`` the D-FINE variant configs get well-conditioned
-random weights (the parity recipe), so the detections can be compared too.
+(default 2), batch 1, ``--size`` (default 640x640). Both timings cover the
+whole network including the top-K post-processing.
+
+The two take turns run by run (``--runs`` rounds, default 60, after
+``--warmup`` untimed ones, default 3), so that slow spells of the machine
+hit both alike; the report gives the median of each, their ratio, and the
+median and quartiles of the per-round ratios (each a pair of runs made
+within a fraction of a second). ONNX Runtime's threads do not spin-wait
+between runs (they would take the cores from PyTorch's run that follows;
+``--spinning`` turns its default back on, best with ``--block 5 --settle
+1``: turns of 5 timed runs after 1 untimed). glibc's malloc is set to keep
+freed memory (:func:`dfine_mm.testing.keep_freed_memory`) so that
+PyTorch's activations do not page-fault anew in every run, which costs it
+up to a quarter of its time depending on the process's earlier
+allocations; ``--default-malloc`` leaves malloc as it is. Without
+``--checkpoint`` the D-FINE variant configs get well-conditioned random
+weights (the parity recipe), so the detections can be compared too.
 """
 
 import argparse
 import os.path as osp
+import statistics
 import tempfile
 
 import cv2
@@ -43,14 +51,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--deploy-cfg', default=STATIC_ORT)
     parser.add_argument('--size', type=int, nargs=2, default=(640, 640))
     parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--runs', type=int, default=4)
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--block', type=int, default=5)
-    parser.add_argument('--settle', type=int, default=1)
+    parser.add_argument('--runs', type=int, default=60)
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--block', type=int, default=1)
+    parser.add_argument('--settle', type=int, default=0)
     parser.add_argument(
-        '--no-spinning',
+        '--spinning',
         action='store_true',
-        help="turn ONNX Runtime's spin-waiting threads off",
+        help="ONNX Runtime's threads spin-wait between runs (its default)",
+    )
+    parser.add_argument(
+        '--default-malloc',
+        action='store_true',
+        help='leave glibc malloc returning freed memory to the system',
     )
     args = parser.parse_args(argv)
     if args.checkpoint and len(args.configs) > 1:
@@ -85,7 +98,12 @@ def benchmark(config: str, args: argparse.Namespace, work_dir: str) -> str:
         onnxruntime_session,
         pytorch_detections,
     )
-    from dfine_mm.testing import alternating_medians, synthetic_images
+    from dfine_mm.testing import (
+        alternating_times,
+        medians,
+        paired_ratios,
+        synthetic_images,
+    )
 
     height, width = args.size
     images = synthetic_images(height, width, 1)
@@ -104,7 +122,7 @@ def benchmark(config: str, args: argparse.Namespace, work_dir: str) -> str:
     )
     torch.set_num_threads(args.threads)
     session = onnxruntime_session(
-        onnx_path, args.threads, spinning=not args.no_spinning
+        onnx_path, args.threads, spinning=args.spinning
     )
     runners = dict(
         onnxruntime=lambda: onnxruntime_detections(session, images),
@@ -112,20 +130,25 @@ def benchmark(config: str, args: argparse.Namespace, work_dir: str) -> str:
     )
     outputs = {name: run() for name, run in runners.items()}
     diff = detection_differences(outputs['pytorch'], outputs['onnxruntime'])
-    ms = alternating_medians(
+    times = alternating_times(
         runners, args.warmup, args.runs, args.block, args.settle
     )
-    spinning = 'off' if args.no_spinning else 'on'
+    ms = medians(times)
+    ratios = statistics.quantiles(
+        paired_ratios(times, 'onnxruntime', 'pytorch'), n=4
+    )
+    spinning = 'on' if args.spinning else 'off'
     return '\n'.join(
         [
             f'{config}: batch 1, {height}x{width}, {args.threads} threads, '
-            f'median of {args.runs * args.block} runs (turns of '
-            f'{args.block} after {args.settle} untimed), onnxruntime '
-            f'spinning {spinning}',
-            f'  onnxruntime:        {ms["onnxruntime"]:.1f} ms',
-            f'  pytorch (deploy):   {ms["pytorch"]:.1f} ms',
+            f'{args.runs} rounds of {args.block} timed runs each (after '
+            f'{args.settle} untimed), onnxruntime spinning {spinning}',
+            f'  onnxruntime:        {ms["onnxruntime"]:.1f} ms (median)',
+            f'  pytorch (deploy):   {ms["pytorch"]:.1f} ms (median)',
             f'  ratio onnxruntime / pytorch: '
-            f'{ms["onnxruntime"] / ms["pytorch"]:.3f}',
+            f'{ms["onnxruntime"] / ms["pytorch"]:.3f} (of the medians); '
+            f'per round: median {ratios[1]:.3f}, quartiles '
+            f'{ratios[0]:.3f}-{ratios[2]:.3f}',
             f'  top-100 detections, max abs diff: scores '
             f'{diff["score"]:.2e}, boxes {diff["box"]:.2e} px, label '
             f'mismatches {diff["label_mismatches"]}',
@@ -138,14 +161,22 @@ def main(argv=None) -> int:
     import onnxruntime
 
     import dfine_mm  # noqa: F401
+    from dfine_mm.testing import keep_freed_memory
 
+    malloc = 'default'
+    if not args.default_malloc:
+        malloc = (
+            'keeps freed memory'
+            if keep_freed_memory()
+            else ('default (not glibc)')
+        )
     reports = []
     with tempfile.TemporaryDirectory() as work_dir:
         for config in args.configs:
             reports.append(benchmark(config, args, work_dir))
     print_log(
-        f'onnxruntime {onnxruntime.__version__}, torch {torch.__version__}\n'
-        + '\n'.join(reports),
+        f'onnxruntime {onnxruntime.__version__}, torch {torch.__version__}, '
+        f'malloc {malloc}\n' + '\n'.join(reports),
         logger='current',
     )
     return 0

@@ -265,9 +265,8 @@ class DFineHybridEncoder(BaseModule):
         ):
             top = lateral(inner[-1])
             inner[-1] = top
-            upsampled = F.interpolate(top, scale_factor=2.0, mode='nearest')
             finer = feats[self.num_levels - 2 - step]
-            inner.append(block(torch.cat((upsampled, finer), dim=1)))
+            inner.append(self.fuse_top_down(block, top, finer))
         inner.reverse()  # finest first
 
         # Bottom-up PAN.
@@ -279,6 +278,14 @@ class DFineHybridEncoder(BaseModule):
             coarser = inner[step + 1]
             outs.append(block(torch.cat((downsampled, coarser), dim=1)))
         return tuple(outs)
+
+    def fuse_top_down(
+        self, block: nn.Module, top: Tensor, finer: Tensor
+    ) -> Tensor:
+        """One FPN fusion: ``block`` over the 2x nearest upsampled ``top``
+        (B, C, H, W) concatenated with ``finer`` (B, C', 2H, 2W)."""
+        upsampled = F.interpolate(top, scale_factor=2.0, mode='nearest')
+        return block(torch.cat((upsampled, finer), dim=1))
 
     def _check_inputs(self, inputs: Sequence[Tensor]) -> None:
         """Raise ValueError for a wrong number of levels or sizes that do
