@@ -14,6 +14,16 @@ DEMO_CONFIG = osp.join(
     REPO_ROOT, 'configs', 'dfine', 'dfine-n_hgnetv2-b0_1xb16-9e_synthetic.py'
 )
 
+#: a tiny DFineHybridEncoder (three levels, strides 8, 16, 32)
+TINY_NECK = dict(
+    in_channels=(8, 16, 32),
+    hidden_dim=16,
+    num_heads=2,
+    dim_feedforward=32,
+    expansion=0.5,
+    depth_mult=0.34,
+)
+
 
 def tiny_train_options(data_root: str, work_dir: str) -> dict:
     """``--cfg-options`` that shrink the demo config to seconds per epoch:

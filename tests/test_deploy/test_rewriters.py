@@ -5,6 +5,7 @@ from collections import Counter
 
 import pytest
 import torch
+from helpers import TINY_NECK
 
 import dfine_mm.deploy  # noqa: F401
 from dfine_mm.models.layers.dfine_ms_deform_attn import (
@@ -125,14 +126,7 @@ class _Encoder(torch.nn.Module):
 
     def __init__(self, deployed: bool) -> None:
         super().__init__()
-        self.neck = DFineHybridEncoder(
-            in_channels=(8, 16, 32),
-            hidden_dim=16,
-            num_heads=2,
-            dim_feedforward=32,
-            expansion=0.5,
-            depth_mult=0.34,
-        )
+        self.neck = DFineHybridEncoder(**TINY_NECK)
         torch.manual_seed(0)
         perturb_(self.neck, seed=3)
         self.neck.eval()

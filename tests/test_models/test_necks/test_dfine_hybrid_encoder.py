@@ -5,6 +5,7 @@ import copy
 
 import pytest
 import torch
+from helpers import TINY_NECK
 from mmdet.registry import MODELS
 
 from dfine_mm.converters.encoder_keys import (
@@ -63,14 +64,7 @@ PARAM_COUNTS = dict(
 # (branch channels c4, bottlenecks per CSP layer n) from dfine_spec.md b.3
 DERIVED = dict(n=(21, 2), s=(64, 1), m=(128, 2), l=(128, 3), x=(192, 3))
 
-TINY = dict(
-    in_channels=(8, 16, 32),
-    hidden_dim=16,
-    num_heads=2,
-    dim_feedforward=32,
-    expansion=0.5,
-    depth_mult=0.34,
-)
+TINY = TINY_NECK
 
 
 def _features(in_channels, height, width, batch=2, generator=None):
