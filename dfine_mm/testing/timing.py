@@ -81,8 +81,8 @@ def paired_ratios(
     times: Dict[str, List[List[float]]], numerator: str, denominator: str
 ) -> List[float]:
     """Per-round ratios of two runners' median times (rounds of
-    :func:`alternating_times`): each pairs runs made seconds apart, so a
-    slow spell of the machine that hits both cancels out."""
+    :func:`alternating_times`): each pairs runs made one right after the
+    other, so a slow spell of the machine that hits both cancels out."""
     return [
         statistics.median(a) / statistics.median(b)
         for a, b in zip(times[numerator], times[denominator])

@@ -163,13 +163,12 @@ def main(argv=None) -> int:
     import dfine_mm  # noqa: F401
     from dfine_mm.testing import keep_freed_memory
 
-    malloc = 'default'
-    if not args.default_malloc:
-        malloc = (
-            'keeps freed memory'
-            if keep_freed_memory()
-            else ('default (not glibc)')
-        )
+    if args.default_malloc:
+        malloc = 'default'
+    elif keep_freed_memory():
+        malloc = 'keeps freed memory'
+    else:
+        malloc = 'default (not glibc)'
     reports = []
     with tempfile.TemporaryDirectory() as work_dir:
         for config in args.configs:
