@@ -114,8 +114,14 @@ def test_deformable_attention(tmp_path, export_onnx, run_onnx, method):
     path = str(tmp_path / 'attn.onnx')
     ops = export_onnx(module, args, path, 'onnxruntime')
     if method == 'default':
-        # the grid in one multiply-add: no ``2 * x - 1`` per level
+        # the grid in one multiply-add: no ``2 * x - 1`` per level; one
+        # projection for the weights and one per level for the offsets,
+        # laid out per head: transposed are only the value (split_value)
+        # and the output, and the samples are not concatenated
         assert ops[('', 'Sub')] == 1
+        runtime = _runtime_ops(path, tmp_path)
+        assert runtime['MatMul'] == 3 and runtime['Transpose'] == 2
+        assert runtime['Concat'] == 0
     with torch.no_grad():
         expected = module(*args)
     assert torch.allclose(run_onnx(path, args), expected, atol=1e-5)
