@@ -11,6 +11,7 @@ from torch import Tensor
 
 from ..losses import DFineVarifocalLoss
 from ..utils import bbox2distance, go_lsd_union
+from ..utils.gt_labels import check_gt_labels
 
 Matching = Tuple[Tensor, Tensor]  # (query indices, gt indices)
 
@@ -388,24 +389,6 @@ class FDRLossMixin:
                 )
             )
         return targets
-
-
-def check_gt_labels(
-    batch_gt_instances: InstanceList,
-    batch_img_metas: List[dict],
-    num_classes: int,
-) -> None:
-    """Raise ValueError naming the image when a label is outside
-    [0, num_classes)."""
-    for gt, meta in zip(batch_gt_instances, batch_img_metas):
-        labels = gt.labels
-        if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
-            raise ValueError(
-                f'ground-truth labels must be in [0, {num_classes}), got '
-                f'{labels.unique().tolist()} for '
-                f'{meta.get("img_path", "an image")}; check the data '
-                "set's classes and the head's num_classes"
-            )
 
 
 def _flat_index(match: Sequence[Matching]) -> Tuple[Tensor, Tensor]:

@@ -11,9 +11,9 @@ from mmdet.structures import OptSampleList, SampleList
 from mmdet.utils import OptConfigType
 from torch import Tensor, nn
 
-from ..dense_heads.fdr_loss_mixin import check_gt_labels
 from ..layers.dfine_cdn_query_generator import DFineCdnQueryGenerator
 from ..layers.dfine_transformer_decoder import DFineTransformerDecoder
+from ..utils.gt_labels import check_sample_labels
 
 Shapes = Tuple[Tuple[int, int], ...]
 
@@ -320,11 +320,7 @@ class DFINE(DetectionTransformer):
         denoising embedding then gets a zero loss so that every parameter
         still receives a gradient (distributed training needs this).
         """
-        check_gt_labels(
-            [s.gt_instances for s in batch_data_samples],
-            [s.metainfo for s in batch_data_samples],
-            self.bbox_head.num_classes,
-        )
+        check_sample_labels(batch_data_samples, self.bbox_head.num_classes)
         img_feats = self.extract_feat(batch_inputs)
         head_inputs = self.forward_transformer(img_feats, batch_data_samples)
         losses = self.bbox_head.loss(

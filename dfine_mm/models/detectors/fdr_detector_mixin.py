@@ -6,7 +6,7 @@ from typing import Dict
 from mmdet.structures import SampleList
 from torch import Tensor
 
-from ..dense_heads.fdr_loss_mixin import check_gt_labels
+from ..utils.gt_labels import check_sample_labels
 
 #: decoder keys FDR adds to mmdet's decoder configs
 FDR_DECODER_KEYS = ('reg_max', 'reg_scale', 'up', 'eval_idx')
@@ -65,11 +65,7 @@ class FDRDetectorMixin:
         self, batch_inputs: Tensor, batch_data_samples: SampleList
     ) -> Dict[str, Tensor]:
         """Training losses, after checking the ground-truth labels."""
-        check_gt_labels(
-            [s.gt_instances for s in batch_data_samples],
-            [s.metainfo for s in batch_data_samples],
-            self.bbox_head.num_classes,
-        )
+        check_sample_labels(batch_data_samples, self.bbox_head.num_classes)
         return super().loss(batch_inputs, batch_data_samples)
 
     def switch_to_deploy(self) -> None:
