@@ -1,11 +1,12 @@
-"""tools/analysis_tools/fdr_ablation.py: the arm configs it writes build
-the same small DINO (ResNet-18 from scratch, three levels) on every arm's
-config and run a training step; the metrics reader takes the last
-validation record."""
+"""tools/analysis_tools/fdr_ablation.py: arms differ from their neighbours
+only in the named keys, the run configs build the protocol's models, the
+smoke mode runs every arm end to end (results JSON, table, figure), bad
+names are rejected and a failing run is recorded while the others go on."""
 
 import json
-import os
+import time
 
+import pytest
 import torch
 from helpers import det_samples
 from mmdet.registry import MODELS
@@ -13,51 +14,186 @@ from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from test_train import load_tool
 
-SIZE = 160  # 134 encoder positions for 100 queries
+ablation = load_tool('analysis_tools/fdr_ablation')
+
+#: (detector, arm before, arm after) -> the dotted keys that may differ
+NEIGHBOURS = {
+    ('dino', 'plain', 'fdr'): {
+        'model.type', 'model.bbox_head.type', 'model.bbox_head.reg_max',
+        'model.bbox_head.eval_idx', 'model.bbox_head.loss_fgl',
+        'model.bbox_head.loss_ddf', 'model.bbox_head.union_matching',
+        'model.decoder.reg_max', 'model.decoder.reg_scale',
+        'model.decoder.up', 'model.decoder.eval_idx', 'custom_imports',
+    },
+    ('dfine', 'plain', 'fdr'): {'model.fdr'},
+}  # fmt: skip
+for det in ('dino', 'deformable_detr', 'dfine'):
+    NEIGHBOURS[det, 'fdr', 'fdr_fgl'] = {'model.bbox_head.loss_fgl'}
+    NEIGHBOURS[det, 'fdr_fgl', 'golsd'] = {
+        'model.bbox_head.loss_ddf', 'model.bbox_head.union_matching'
+    }  # fmt: skip
+NEIGHBOURS['deformable_detr', 'plain', 'fdr'] = set(
+    NEIGHBOURS['dino', 'plain', 'fdr']
+)
 
 
-def test_arm_configs_build_and_train(tmp_path):
+def flatten(value, prefix=''):
+    """Dotted keys -> leaf values (lists of dicts by index)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out.update(flatten(item, f'{prefix}{key}.'))
+        return out or {prefix[:-1]: {}}
+    if isinstance(value, (list, tuple)) and any(
+        isinstance(v, dict) for v in value
+    ):
+        out = {}
+        for i, item in enumerate(value):
+            out.update(flatten(item, f'{prefix}{i}.'))
+        return out
+    return {prefix[:-1]: value}
+
+
+def differing(a: dict, b: dict) -> set:
+    # mmengine's hub loader marks mmdet's dicts with their registry scope
+    keys = {k for k in set(a) | set(b) if not k.endswith('_scope_')}
+    return {k for k in keys if a.get(k, 'missing') != b.get(k, 'missing')}
+
+
+@pytest.mark.parametrize('pair', sorted(NEIGHBOURS))
+def test_arms_differ_only_in_the_named_keys(pair):
+    detector, before, after = pair
+    a = flatten(ablation.load_arm_config(detector, before).to_dict())
+    b = flatten(ablation.load_arm_config(detector, after).to_dict())
+    named = NEIGHBOURS[pair]
+    # a key one side sets to a dict and the other to None differs in its
+    # sub-keys: each differing key must be a named key or below one
+    reduced = {next((n for n in named if k == n or k.startswith(n + '.')), k)
+               for k in differing(a, b)}  # fmt: skip
+    assert reduced and reduced <= named, sorted(reduced - named)
+
+
+def test_run_configs_build_the_protocol_models(tmp_path):
+    """Every (detector, arm) run config of the CPU protocol builds its
+    model with the protocol's setting and trains a step."""
     register_all_modules()
-    ablation = load_tool('analysis_tools/fdr_ablation')
-    args = ablation.parse_args(['--work-dir', str(tmp_path)])
+    protocol = ablation.make_protocol(ablation.parse_args([]))
+    detr = protocol['detr']
     types = {}
-    for arm in ablation.ARMS:
-        path = ablation.write_arm_config(args, arm, str(tmp_path / 'data'))
-        cfg = Config.fromfile(path)
-        assert cfg.train_cfg.max_epochs == args.epochs
-        assert cfg.randomness.seed == args.seed
-        torch.manual_seed(0)
-        model = MODELS.build(cfg.model)
-        # as the runner does: mmdet leaves DINO's level_embed as
-        # uninitialised memory (torch.Tensor) until init_weights, which
-        # made this test NaN on some runs
-        model.init_weights()
-        types[arm] = type(model).__name__
-        assert model.backbone.depth == 18 and not model.backbone.norm_eval
-        assert len(model.encoder.layers) == args.encoder_layers
-        assert model.num_feature_levels == 3
-        assert model.bbox_head.num_classes == args.num_classes
-        model.train()
-        losses = model.loss(
-            torch.rand(2, 3, SIZE, SIZE), det_samples([2, 1], SIZE, SIZE)
-        )
-        total = sum(v for k, v in losses.items() if 'loss' in k)
-        total.backward()
-        assert model.backbone.conv1.weight.grad.abs().sum() > 0
-        assert ('loss_ddf' in str(list(losses))) == (arm == 'dino_fdr_golsd')
-    assert types == dict(dino='DINO', dino_fdr='DINOFDR',
-                         dino_fdr_golsd='DINOFDR')  # fmt: skip
+    for detector, arms in ablation.DETECTORS.items():
+        for arm in arms:
+            path = ablation.write_run_config(
+                protocol, detector, arm, 3, str(tmp_path / 'data'),
+                str(tmp_path / f'{detector}_{arm}.py'),
+            )  # fmt: skip
+            cfg = Config.fromfile(path)
+            assert cfg.randomness.seed == 3
+            budget = protocol['dfine' if detector == 'dfine' else 'detr']
+            assert cfg.train_dataloader.batch_size == budget['batch_size']
+            assert cfg.train_cfg.max_epochs == budget['epochs']
+            torch.manual_seed(0)
+            model = MODELS.build(cfg.model)
+            model.init_weights()
+            types[detector, arm] = type(model).__name__
+            assert model.bbox_head.num_classes == 5
+            assert model.decoder.num_layers == 3
+            if detector == 'dfine':
+                assert model.decoder.fdr == (arm != 'plain')
+                continue
+            assert type(model.backbone).__name__ == 'HGNetV2'
+            assert len(model.encoder.layers) == detr['encoder_layers']
+            assert model.num_queries == detr['queries']
+            assert cfg.optim_wrapper.optimizer.lr == detr['lr']
+            model.train()
+            size = 128
+            losses = model.loss(torch.rand(2, 3, size, size),
+                                det_samples([2, 1], size, size))  # fmt: skip
+            total = sum(v for k, v in losses.items() if 'loss' in k)
+            total.backward()
+            assert ('loss_ddf' in str(list(losses))) == (arm == 'golsd')
+            assert ('loss_fgl' in str(list(losses))) == (
+                arm in ('fdr_fgl', 'golsd')
+            )
+    assert types['dino', 'plain'] == 'DINO'
+    assert types['dino', 'golsd'] == 'DINOFDR'
+    assert types['deformable_detr', 'plain'] == 'DeformableDETR'
+    assert types['deformable_detr', 'fdr'] == 'DeformableDETRFDR'
+    assert {types['dfine', a] for a in ablation.ARMS} == {'DFINE'}
 
 
-def test_read_metrics_takes_the_last_validation(tmp_path):
-    ablation = load_tool('analysis_tools/fdr_ablation')
-    folder = tmp_path / '20261122_000000' / 'vis_data'
-    os.makedirs(folder)
-    records = [{'loss': 3.0, 'step': 1}, {'coco/bbox_mAP': 0.1, 'step': 1},
-               {'coco/bbox_mAP': 0.2, 'step': 2}]  # fmt: skip
-    with open(folder / 'scalars.json', 'w') as file:
-        file.write('\n'.join(json.dumps(r) for r in records))
-    assert ablation.read_metrics(str(tmp_path))['coco/bbox_mAP'] == 0.2
+def test_smoke_mode_runs_every_arm(tmp_path):
+    """The whole tool on tiny data: 12 arms, a training step or two each,
+    every decoder layer evaluated, JSON + table + figure."""
+    start = time.time()
+    code = ablation.main(['--smoke', '--jobs', '0', '--seeds', '0',
+                          '--work-dir', str(tmp_path)])  # fmt: skip
+    seconds = time.time() - start
+    with open(tmp_path / 'ablation_results.json') as file:
+        data = json.load(file)
+    runs = data['runs']
+    assert code == 0, [r.get('error') for r in runs]
+    assert data['protocol']['name'] == 'smoke'
+    assert len(runs) == 12
+    for run in runs:
+        assert len(run['layer_mAP']) == 3
+        assert run['layer_mAP'][-1] == run['bbox_mAP']
+        assert 0 <= run['bbox_mAP'] <= 1 and run['wall_s'] > 0
+    table = (tmp_path / 'ablation_table.md').read_text()
+    assert table.count('\n| ') == 14  # header, rule, 12 arms
+    assert (tmp_path / 'ablation.png').stat().st_size > 10_000
+    # resumes: nothing left to do
+    again = time.time()
+    assert ablation.main(['--smoke', '--jobs', '0', '--seeds', '0',
+                          '--work-dir', str(tmp_path)]) == 0  # fmt: skip
+    assert time.time() - again < 15
+    print(f'smoke mode: {seconds:.1f} s')
+
+
+def test_runs_in_child_processes_with_pinned_threads(tmp_path):
+    """--jobs >= 1: each run is a child process with its thread count set
+    (and its log and result file in the run's folder)."""
+    code = ablation.main(['--smoke', '--jobs', '1', '--threads', '1',
+                          '--seeds', '1', '--detectors', 'dfine', '--arms',
+                          'plain', '--work-dir', str(tmp_path)])  # fmt: skip
+    run_dir = tmp_path / 'smoke' / 'dfine_plain_s1'
+    result = json.loads((run_dir / 'result.json').read_text())
+    assert code == 0, result.get('error')
+    assert result['threads'] == 1 and result['seed'] == 1
+    assert len(result['layer_mAP']) == 3
+    assert 'Epoch(train)' in (run_dir / 'run.log').read_text()
+
+
+def test_unknown_names_list_the_valid_ones(capsys):
+    with pytest.raises(SystemExit):
+        ablation.parse_args(['--arms', 'fdr', 'golsdd'])
+    assert 'plain, fdr, fdr_fgl, golsd' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ablation.parse_args(['--detectors', 'detr'])
+    assert 'dino, deformable_detr, dfine' in capsys.readouterr().err
+
+
+def test_a_failed_run_is_recorded_and_the_others_go_on(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run(config, work_dir):
+        calls.append(config)
+        if '_fdr_s0' in config:
+            raise FloatingPointError('loss_bbox is nan at iteration 3')
+        return dict(bbox_mAP=0.5, bbox_mAP_50=0.7, bbox_mAP_75=0.6,
+                    layer_mAP=[0.3, 0.4, 0.5], wall_s=1.0)  # fmt: skip
+
+    monkeypatch.setattr(ablation, 'run_one', fake_run)
+    code = ablation.main(['--smoke', '--jobs', '0', '--seeds', '0',
+                          '--detectors', 'dino', '--arms', 'plain', 'fdr',
+                          'golsd', '--work-dir', str(tmp_path)])  # fmt: skip
+    assert code == 1 and len(calls) == 3
+    with open(tmp_path / 'ablation_results.json') as file:
+        runs = {r['arm']: r for r in json.load(file)['runs']}
+    assert 'loss_bbox is nan' in runs['fdr']['error']
+    assert 'bbox_mAP' not in runs['fdr']
+    assert runs['golsd']['bbox_mAP'] == 0.5
+    table = (tmp_path / 'ablation_table.md').read_text()
+    assert '| + FDR |  | - | - |' in table
 
 
 def test_overhead_benchmark(capsys):

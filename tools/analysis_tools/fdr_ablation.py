@@ -1,216 +1,374 @@
-"""FDR / GO-LSD ablation on mmdet's DINO with the synthetic data set (CPU).
+"""FDR / GO-LSD ablation on DINO, Deformable-DETR and D-FINE, with seeds.
 
-Example::
+Examples::
 
-    python tools/analysis_tools/fdr_ablation.py --work-dir work_dirs/ablation
+    # the whole study (12 arms x 3 seeds), two runs at a time, one thread
+    python tools/analysis_tools/fdr_ablation.py --jobs 2 --threads 1
+    # a part of it; finished runs are skipped, so the study resumes
+    python tools/analysis_tools/fdr_ablation.py --detectors dino \\
+        --arms plain golsd --seeds 0 1 2
+    # a few steps per arm on tiny data, in this process (the test suite)
+    python tools/analysis_tools/fdr_ablation.py --smoke --jobs 0
 
-Arms: plain DINO (``mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py``),
-DINO + FDR and DINO + FDR + GO-LSD (``configs/dino_fdr/``). Every arm gets
-the same small setting: ResNet-``--depth`` from scratch (trainable batch
-norm) giving three feature levels (strides 16, 32, 64),
-``--encoder-layers`` encoder layers, FFNs of ``--ffn`` channels, six decoder
-layers, ``--img-size`` square images, ``--queries`` queries, the same data,
-budget
-(``--epochs``, ``--batch-size``, ``--lr``) and seed. Each arm is a config
-written into the work directory (its ``_base_`` is the arm's config) and
-trained with ``tools/train.py``; the table of COCO AP / AP50 / AP75 on the
-validation split is printed and written to ``WORK_DIR/ablation.md``.
+Detectors and arms (every arm is a config; arms differ only in config keys):
+
+- ``dino``: mmdet's DINO (``plain``), ``configs/dino_fdr/`` for ``fdr``,
+  ``fdr_fgl`` and ``golsd`` (FGL, union matching, DDF);
+- ``deformable_detr``: mmdet's Deformable-DETR with box refinement and
+  two stages, ``configs/deformable_detr_fdr/`` for the FDR arms;
+- ``dfine``: D-FINE-N on the demo data, ``plain`` = RT-DETR-style box
+  regression (``model.fdr=False``), ``configs/dfine/ablation/`` for
+  ``fdr`` and ``fdr_fgl``, the demo config itself for ``golsd``.
+
+The protocol (data, budgets, the DETRs' small setting) is in
+``ablation_protocol.py``. Every run of a detector gets the same data, budget
+and schedule; only the arm and the seed change.
+
+Each run trains with mmengine's runner in its own process (``--threads``
+threads; ``--jobs`` at a time), then evaluates the boxes of every decoder
+layer on the validation split, and writes
+``WORK_DIR/<protocol>/<detector>_<arm>_s<seed>/result.json``
+(a failed run records its error; the others go on). The study is then
+collected into ``--results`` (``{"protocol": ..., "runs": [...]}``) and
+:mod:`ablation_report` writes the table and the figure.
 """
 
 import argparse
 import json
 import os
 import os.path as osp
+import platform
 import subprocess
 import sys
 import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List
 
 from mmengine.logging import print_log
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-ARMS = dict(
-    dino='mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py',
-    dino_fdr=osp.join(ROOT, 'configs', 'dino_fdr',
-                      'dino-fdr_4scale_r50_8xb2-12e_coco.py'),
-    dino_fdr_golsd=osp.join(ROOT, 'configs', 'dino_fdr',
-                            'dino-fdr-golsd_4scale_r50_8xb2-12e_coco.py'),
-)  # fmt: skip
-ARM_CONFIG = """_base_ = {base!r}
-custom_imports = dict(imports=['dfine_mm'], allow_failed_imports=False)
-randomness = dict(seed={seed})
-data_root = {data_root!r}
-classes = {classes!r}
-metainfo = dict(classes=classes)
-size = ({size}, {size})
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=size, keep_ratio=False),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=size, keep_ratio=False),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
-                                          'img_shape', 'scale_factor')),
-]
-ffn = dict(feedforward_channels={ffn})
-model = dict(
-    num_queries={queries},
-    num_feature_levels=3,
-    backbone=dict(depth={depth}, out_indices=(2, 3), frozen_stages=-1,
-                  norm_cfg=dict(type='BN', requires_grad=True),
-                  norm_eval=False, init_cfg=None),
-    neck=dict(in_channels={neck_channels}, num_outs=3),
-    encoder=dict(num_layers={encoder_layers}, layer_cfg=dict(
-        self_attn_cfg=dict(num_levels=3), ffn_cfg=ffn)),
-    decoder=dict(layer_cfg=dict(cross_attn_cfg=dict(num_levels=3),
-                                ffn_cfg=ffn)),
-    bbox_head=dict(num_classes={num_classes}),
-    test_cfg=dict(max_per_img=100),
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from ablation_protocol import (  # noqa: E402
+    ARMS,
+    DETECTORS,
+    ROOT,
+    load_arm_config,
+    make_data,
+    make_protocol,
+    write_run_config,
 )
-train_dataloader = dict(
-    batch_size={batch_size}, num_workers=1, persistent_workers=True,
-    dataset=dict(data_root=data_root, metainfo=metainfo,
-                 ann_file='annotations/instances_train.json',
-                 data_prefix=dict(img='train/'),
-                 filter_cfg=dict(filter_empty_gt=False),
-                 pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=8, num_workers=1, persistent_workers=True,
-    dataset=dict(data_root=data_root, metainfo=metainfo,
-                 ann_file='annotations/instances_val.json',
-                 data_prefix=dict(img='val/'), pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
-test_evaluator = val_evaluator
-optim_wrapper = dict(optimizer=dict(lr={lr}),
-                     paramwise_cfg=dict(custom_keys=dict()))
-param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False,
-                        begin=0, end=50)]
-train_cfg = dict(max_epochs={epochs}, val_interval={epochs})
-default_hooks = dict(logger=dict(interval=10),
-                     checkpoint=dict(interval={epochs}, max_keep_ckpts=1))
-auto_scale_lr = dict(enable=False)
-"""
+from ablation_report import write_report  # noqa: E402
+
+__all__ = [
+    'ARMS',
+    'DETECTORS',
+    'load_arm_config',
+    'make_protocol',
+    'write_run_config',
+    'main',
+    'run_one',
+    'select_layer',
+]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument('--detectors', nargs='+', default=list(DETECTORS))
+    parser.add_argument('--arms', nargs='+', default=list(ARMS))
+    parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    parser.add_argument(
+        '--jobs',
+        type=int,
+        default=2,
+        help='runs at a time; 0 runs them in this process',
+    )
+    parser.add_argument(
+        '--threads', type=int, default=1, help='torch threads per run'
+    )
+    parser.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
     parser.add_argument('--work-dir', default='work_dirs/fdr_ablation')
-    parser.add_argument('--arms', nargs='+', default=list(ARMS),
-                        choices=list(ARMS))  # fmt: skip
-    parser.add_argument('--num-train', type=int, default=400)
-    parser.add_argument('--num-val', type=int, default=100)
-    parser.add_argument('--img-size', type=int, default=320)
-    parser.add_argument('--num-classes', type=int, default=5)
-    parser.add_argument('--depth', type=int, default=18, choices=(18, 50))
-    parser.add_argument('--queries', type=int, default=100)
-    parser.add_argument('--encoder-layers', type=int, default=3)
-    parser.add_argument('--ffn', type=int, default=1024)
-    parser.add_argument('--epochs', type=int, default=5)
-    parser.add_argument('--batch-size', type=int, default=8)
-    parser.add_argument('--lr', type=float, default=2e-4)
-    parser.add_argument('--seed', type=int, default=0)
-    return parser.parse_args(argv)
+    parser.add_argument(
+        '--results',
+        default='docs/ablation_results.json',
+        help='with --smoke: WORK_DIR/ablation_results.json',
+    )
+    parser.add_argument(
+        '--report-dir',
+        default='docs',
+        help='where ablation_table.md and ablation.png go '
+        '(with --smoke: WORK_DIR)',
+    )
+    parser.add_argument(
+        '--smoke',
+        action='store_true',
+        help='tiny data, one short epoch per arm',
+    )
+    parser.add_argument(
+        '--epochs',
+        type=int,
+        default=None,
+        help='override the protocol (new protocol name)',
+    )
+    parser.add_argument(
+        '--img-size',
+        type=int,
+        default=None,
+        help='override the protocol (new protocol name)',
+    )
+    parser.add_argument('--protocol-name', default=None)
+    parser.add_argument('--run', nargs=4, metavar=('DETECTOR', 'ARM', 'SEED',
+                        'OUT'), help=argparse.SUPPRESS)  # fmt: skip
+    args = parser.parse_args(argv)
+    for name in args.detectors:
+        if name not in DETECTORS:
+            parser.error(f'unknown detector {name!r}; valid detectors: '
+                         f'{", ".join(DETECTORS)}')  # fmt: skip
+    for name in args.arms:
+        if name not in ARMS:
+            parser.error(f'unknown arm {name!r}; valid arms: '
+                         f'{", ".join(ARMS)}')  # fmt: skip
+    return args
 
 
-def make_data(args) -> str:
-    """The synthetic data set (reused when present); returns its root."""
-    from dfine_mm.datasets.synthetic import generate_synthetic_coco
+def select_layer(model, index: int) -> None:
+    """Make ``model`` predict with the boxes of decoder layer ``index``.
 
-    root = osp.join(args.work_dir, 'data')
-    stamp = osp.join(root, 'ablation_data.json')
-    spec = dict(num_train=args.num_train, num_val=args.num_val,
-                img_size=args.img_size, num_classes=args.num_classes,
-                max_objects=8, min_object_size=16, seed=args.seed)  # fmt: skip
-    if osp.isfile(stamp):
-        with open(stamp) as file:
-            if json.load(file) == spec:
-                return root
-    generate_synthetic_coco(root, overwrite=True, **spec)
-    with open(stamp, 'w') as file:
-        json.dump(spec, file)
-    return root
+    FDR decoders (and D-FINE's) run layers up to ``eval_idx`` and score the
+    last one run; mmdet's DINO / Deformable-DETR heads take the last entry
+    of the layer axis, so their ``predict_by_feat`` gets the first
+    ``index + 1`` layers.
+    """
+    if hasattr(model.decoder, 'eval_idx'):
+        model.decoder.eval_idx = index
+        return
+    head = model.bbox_head
+    original = type(head).predict_by_feat.__get__(head)
 
+    def predict_by_feat(cls_scores, bbox_preds, *args, **kwargs):
+        return original(cls_scores[: index + 1], bbox_preds[: index + 1],
+                        *args, **kwargs)  # fmt: skip
 
-def write_arm_config(args, arm: str, data_root: str) -> str:
-    from dfine_mm.datasets.synthetic import synthetic_classes
-
-    path = osp.join(args.work_dir, f'{arm}.py')
-    text = ARM_CONFIG.format(
-        base=ARMS[arm], seed=args.seed, data_root=data_root + '/',
-        classes=tuple(synthetic_classes(args.num_classes)),
-        size=args.img_size, queries=args.queries, depth=args.depth,
-        neck_channels=[256, 512] if args.depth < 50 else [1024, 2048],
-        encoder_layers=args.encoder_layers, ffn=args.ffn,
-        num_classes=args.num_classes, batch_size=args.batch_size,
-        lr=args.lr, epochs=args.epochs,
-    )  # fmt: skip
-    with open(path, 'w') as file:
-        file.write(text)
-    return path
+    head.predict_by_feat = predict_by_feat
 
 
-def read_metrics(work_dir: str) -> dict:
-    """The last validation metrics mmengine wrote (scalars.json)."""
-    found = None
-    for folder in sorted(os.listdir(work_dir)):
-        path = osp.join(work_dir, folder, 'vis_data', 'scalars.json')
+def run_one(config: str, work_dir: str) -> dict:
+    """Train one run, then evaluate every decoder layer's boxes."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    start = time.time()
+    cfg = Config.fromfile(config)
+    # no yapf pass over the config text each time the runner logs or dumps
+    # it (seconds per run; mmengine's fromfile drops this flag)
+    cfg = Config(cfg.to_dict(), cfg_text=cfg.text, filename=config,
+                 format_python_code=False)  # fmt: skip
+    cfg.work_dir = work_dir
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    model = runner.model
+    num_layers = model.decoder.num_layers
+    layers = []
+    for index in range(num_layers):
+        select_layer(model, index)
+        layers.append(runner.val_loop.run())
+    final = layers[-1]
+    return {
+        'bbox_mAP': final['coco/bbox_mAP'],
+        'bbox_mAP_50': final['coco/bbox_mAP_50'],
+        'bbox_mAP_75': final['coco/bbox_mAP_75'],
+        'layer_mAP': [m['coco/bbox_mAP'] for m in layers],
+        'wall_s': round(time.time() - start, 1),
+    }
+
+
+def worker(detector: str, arm: str, seed: int, out: str) -> int:
+    """``--run``: one run in this process; writes its result file."""
+    run_dir = osp.dirname(out)
+    with open(osp.join(run_dir, 'spec.json')) as file:
+        spec = json.load(file)
+    result = dict(
+        detector=detector,
+        arm=arm,
+        seed=seed,
+        protocol=spec['protocol']['name'],
+        machine=machine(),
+        threads=int(os.environ.get('OMP_NUM_THREADS', 0)),
+    )
+    try:
+        result.update(run_one(spec['config'], run_dir))
+        code = 0
+    except Exception as error:  # recorded, and the study goes on
+        result['error'] = f'{type(error).__name__}: {error}'
+        traceback.print_exc()
+        code = 1
+    with open(out, 'w') as file:
+        json.dump(result, file, indent=1)
+    return code
+
+
+def _run_env(args, slot: int) -> dict:
+    env = dict(os.environ)
+    for key in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS',
+                'OPENBLAS_NUM_THREADS'):  # fmt: skip
+        env[key] = str(args.threads)
+    if args.device == 'cpu':
+        env['CUDA_VISIBLE_DEVICES'] = ''
+    return env
+
+
+def launch(args, detector: str, arm: str, seed: int, run_dir: str,
+           slot: int) -> dict:  # fmt: skip
+    """Run one (detector, arm, seed) in a child process with pinned
+    threads (and CPU cores, when there are enough); return its result."""
+    out = osp.join(run_dir, 'result.json')
+    command = [sys.executable, osp.abspath(__file__), '--run', detector, arm,
+               str(seed), out]  # fmt: skip
+    cores = os.cpu_count() or 1
+    if hasattr(os, 'sched_setaffinity') and args.jobs * args.threads <= cores:
+        first = slot * args.threads
+        cpus = ','.join(str(first + i) for i in range(args.threads))
+        command = ['taskset', '-c', cpus, *command]
+    with open(osp.join(run_dir, 'run.log'), 'w') as log:
+        proc = subprocess.run(command, env=_run_env(args, slot), stdout=log,
+                              stderr=subprocess.STDOUT, cwd=ROOT)  # fmt: skip
+    if osp.isfile(out):
+        with open(out) as file:
+            return json.load(file)
+    with open(osp.join(run_dir, 'run.log')) as file:
+        tail = file.read()[-400:]
+    return dict(detector=detector, arm=arm, seed=seed,
+                error=f'process ended with code {proc.returncode} (killed: '
+                      f'out of memory?); log tail: {tail}')  # fmt: skip
+
+
+def pending_runs(args, protocol: dict, data_root: str) -> List[tuple]:
+    """The requested runs without a successful result of this protocol."""
+    todo = []
+    for detector in args.detectors:
+        for arm in args.arms:
+            for seed in args.seeds:
+                name = f'{detector}_{arm}_s{seed}'
+                run_dir = osp.join(args.work_dir, protocol['name'], name)
+                out = osp.join(run_dir, 'result.json')
+                if osp.isfile(out):
+                    with open(out) as file:
+                        if 'error' not in json.load(file):
+                            continue
+                os.makedirs(run_dir, exist_ok=True)
+                config = write_run_config(
+                    protocol, detector, arm, seed, data_root,
+                    osp.join(run_dir, f'{name}.py'),
+                )  # fmt: skip
+                with open(osp.join(run_dir, 'spec.json'), 'w') as file:
+                    json.dump(dict(config=config, protocol=protocol), file)
+                todo.append((detector, arm, seed, run_dir))
+    return todo
+
+
+def collect(args, protocol: dict) -> List[dict]:
+    """Every result file of this protocol, in a stable order."""
+    folder = osp.join(args.work_dir, protocol['name'])
+    runs = []
+    for name in sorted(os.listdir(folder)) if osp.isdir(folder) else ():
+        path = osp.join(folder, name, 'result.json')
         if osp.isfile(path):
-            found = path
-    if found is None:
-        raise RuntimeError(f'no metrics under {work_dir}; see its log')
-    metrics = {}
-    with open(found) as file:
-        for line in file:
-            record = json.loads(line)
-            if 'coco/bbox_mAP' in record:
-                metrics = record
-    return metrics
+            with open(path) as file:
+                runs.append(json.load(file))
+    order = {name: i for i, name in enumerate(DETECTORS)}
+    arm_order = {name: i for i, name in enumerate(ARMS)}
+    runs.sort(key=lambda r: (order[r['detector']], arm_order[r['arm']],
+                             r['seed']))  # fmt: skip
+    return runs
+
+
+def machine() -> dict:
+    """What the runs ran on."""
+    import torch
+
+    cpu = platform.processor()
+    if osp.isfile('/proc/cpuinfo'):
+        with open('/proc/cpuinfo') as file:
+            for line in file:
+                if line.startswith('model name'):
+                    cpu = line.split(':', 1)[1].strip()
+                    break
+    info = dict(cpu=cpu, cores=os.cpu_count(), torch=torch.__version__)
+    if torch.cuda.is_available():
+        info['gpu'] = torch.cuda.get_device_name(0)
+    return info
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.run:
+        detector, arm, seed, out = args.run
+        return worker(detector, arm, int(seed), out)
     os.makedirs(args.work_dir, exist_ok=True)
-    data_root = make_data(args)
-    rows = []
-    for arm in args.arms:
-        config = write_arm_config(args, arm, data_root)
-        arm_dir = osp.join(args.work_dir, arm)
-        start = time.time()
-        subprocess.run(
-            [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config,
-             '--work-dir', arm_dir],
-            check=True,
-        )  # fmt: skip
-        metrics = read_metrics(arm_dir)
-        rows.append((arm, metrics, time.time() - start))
-    lines = [
-        f'Synthetic data: {args.num_train} train / {args.num_val} val '
-        f'images, {args.img_size} px, {args.num_classes} classes; '
-        f'ResNet-{args.depth} from scratch, 3 levels (strides 16-64), '
-        f'{args.encoder_layers} encoder / 6 decoder layers, FFN {args.ffn}, '
-        f'{args.queries} queries, '
-        f'{args.epochs} epochs, batch {args.batch_size}, lr {args.lr}, '
-        f'seed {args.seed}.',
-        '',
-        '| arm | AP | AP50 | AP75 | wall time |',
-        '| --- | --- | --- | --- | --- |',
-    ]
-    for arm, metrics, seconds in rows:
-        lines.append(
-            f'| {arm} | {metrics["coco/bbox_mAP"]:.3f} | '
-            f'{metrics["coco/bbox_mAP_50"]:.3f} | '
-            f'{metrics["coco/bbox_mAP_75"]:.3f} | {seconds / 60:.1f} min |'
-        )
-    table = '\n'.join(lines)
-    with open(osp.join(args.work_dir, 'ablation.md'), 'w') as file:
-        file.write(table + '\n')
-    print_log('\n' + table, logger='current')
-    return 0
+    protocol = make_protocol(args)
+    data_root = make_data(args.work_dir, protocol['data'])
+    todo = pending_runs(args, protocol, data_root)
+    print_log(f'{len(todo)} runs to do ({protocol["name"]})',
+              logger='current')  # fmt: skip
+    if args.jobs == 0:
+        for detector, arm, seed, run_dir in todo:
+            worker(detector, arm, seed, osp.join(run_dir, 'result.json'))
+    else:
+        slots = list(range(args.jobs))
+
+        def task(item):
+            slot = slots.pop()
+            try:
+                result = launch(args, *item, slot=slot)
+            finally:
+                slots.append(slot)
+            status = result.get('error') or f'AP {result["bbox_mAP"]:.3f}'
+            print_log(f'{item[0]} {item[1]} seed {item[2]}: {status}',
+                      logger='current')  # fmt: skip
+            return result
+
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            list(pool.map(task, todo))
+    given = sys.argv[1:] if argv is None else list(argv)
+    protocol['command'] = ' '.join(
+        ['python', 'tools/analysis_tools/fdr_ablation.py', *given]
+    )
+    runs = collect(args, protocol)
+    results, report_dir = args.results, args.report_dir
+    if args.smoke:  # never over the committed study
+        results = osp.join(args.work_dir, 'ablation_results.json')
+        report_dir = args.work_dir
+    save_results(results, protocol, runs)
+    write_report(results, report_dir)
+    failed = [r for r in runs if 'error' in r]
+    return 1 if failed else 0
+
+
+def save_results(path: str, protocol: dict, runs: List[dict]) -> None:
+    """Write (or update) the results file.
+
+    The first protocol written is the file's ``protocol`` / ``runs``; runs
+    of another protocol (e.g. a larger GPU budget) go to ``others`` as
+    ``{"protocol", "runs"}`` entries, replacing one of the same name.
+    """
+    data: Dict[str, object] = {}
+    if osp.isfile(path):
+        with open(path) as file:
+            data = json.load(file)
+    if not data or data['protocol']['name'] == protocol['name']:
+        data.update(protocol=protocol, runs=runs)
+    else:
+        others = [
+            entry for entry in data.get('others', [])
+            if entry['protocol']['name'] != protocol['name']
+        ]  # fmt: skip
+        data['others'] = others + [dict(protocol=protocol, runs=runs)]
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as file:
+        json.dump(data, file, indent=1)
+        file.write('\n')
 
 
 if __name__ == '__main__':

@@ -46,6 +46,11 @@ class DFineHead(FDRLossMixin, DINOHead):
     GIoU, FGL and DDF on every decoder layer, the layer-0 head (``pre_``),
     the encoder proposals (``enc_``) and the denoising queries (``dn_``).
 
+    With ``fdr=False`` (the paper's ablation baseline, RT-DETR-style
+    regression) ``reg_branches[i]`` give 4 box offsets, there is no
+    ``pre_reg_branch`` and no LQE, and the losses are varifocal, L1 and
+    GIoU; FGL and DDF need distributions and must be None.
+
     Args:
         num_classes (int): Number of classes K.
         embed_dims (int): Channels C. Defaults to 256.
@@ -64,6 +69,8 @@ class DFineHead(FDRLossMixin, DINOHead):
             Defaults to ``DFineDDFLoss`` with T 5 and weight 1.5.
         union_matching (bool): Box and distribution losses use the union
             of all outputs' matchings (GO-LSD). Defaults to True.
+        fdr (bool): Edge distributions (FDR); False predicts boxes
+            directly. The detector sets it. Defaults to True.
         **kwargs: Passed to mmdet's ``DINOHead`` (``loss_bbox``,
             ``loss_iou``, train/test cfg).
     """
@@ -78,8 +85,15 @@ class DFineHead(FDRLossMixin, DINOHead):
         loss_fgl: OptConfigType = DEFAULT_LOSS_FGL,
         loss_ddf: OptConfigType = DEFAULT_LOSS_DDF,
         union_matching: bool = True,
+        fdr: bool = True,
         **kwargs,
     ) -> None:
+        if not fdr and (loss_fgl or loss_ddf):
+            raise ValueError(
+                'loss_fgl and loss_ddf train edge distributions, which a '
+                'head with fdr=False does not predict: set both to None'
+            )
+        self.fdr = fdr
         self.reg_max = reg_max
         self.union_matching = union_matching
         self.lqe_cfg = dict(topk=4, hidden_dim=64, num_layers=2)
@@ -97,17 +111,18 @@ class DFineHead(FDRLossMixin, DINOHead):
     def _init_layers(self) -> None:
         """Build the branches (called by mmdet's ``DETRHead.__init__``)."""
         dims, layers = self.embed_dims, self.num_pred_layer
-        num_bins = 4 * (self.reg_max + 1)
+        num_out = 4 * (self.reg_max + 1) if self.fdr else 4
         self.cls_branches = nn.ModuleList(
             Linear(dims, self.cls_out_channels) for _ in range(layers)
         )
         self.reg_branches = nn.ModuleList(
-            MLP(dims, dims, num_bins, 3) for _ in range(layers)
+            MLP(dims, dims, num_out, 3) for _ in range(layers)
         )
         self.lqe_layers = nn.ModuleList(
-            DFineLQE(self.reg_max, **self.lqe_cfg) for _ in range(layers)
+            DFineLQE(self.reg_max, **self.lqe_cfg)
+            for _ in range(layers if self.fdr else 0)
         )
-        self.pre_reg_branch = MLP(dims, dims, 4, 3)
+        self.pre_reg_branch = MLP(dims, dims, 4, 3) if self.fdr else None
         self.enc_cls_branch = Linear(dims, self.cls_out_channels)
         self.enc_reg_branch = MLP(dims, dims, 4, 3)
 
@@ -133,7 +148,10 @@ class DFineHead(FDRLossMixin, DINOHead):
                 nn.init.zeros_(lqe.reg_conf.layers[-1].bias)
 
     def forward(
-        self, hidden_states: Tensor, references: Tensor, corners: Tensor
+        self,
+        hidden_states: Tensor,
+        references: Tensor,
+        corners: Optional[Tensor] = None,
     ) -> Tuple[Tensor, Tensor]:
         """Class logits (with LQE) and boxes of the decoder layers.
 
@@ -142,8 +160,8 @@ class DFineHead(FDRLossMixin, DINOHead):
                 (R, B, Q, C).
             references (Tensor): Boxes of each layer, shape (R, B, Q, 4),
                 cxcywh normalised.
-            corners (Tensor): Edge distribution logits, shape
-                (R, B, Q, 4 * (N + 1)).
+            corners (Tensor, optional): Edge distribution logits, shape
+                (R, B, Q, 4 * (N + 1)); None with ``fdr=False``.
 
         Returns:
             tuple[Tensor]:
@@ -153,27 +171,25 @@ class DFineHead(FDRLossMixin, DINOHead):
             - all_layers_bbox_preds (Tensor): Matching (.., B, Q, 4),
               cxcywh normalised.
         """
-        if not self.training:
-            index = hidden_states.shape[0] - 1
-            scores = self.cls_branches[index](hidden_states[index])
-            scores = self.lqe_layers[index](scores, corners[index])
-            return scores[None], references[index][None]
-        scores = [
-            lqe(cls(state), layer_corners)
-            for cls, lqe, state, layer_corners in zip(
-                self.cls_branches, self.lqe_layers, hidden_states, corners
-            )
-        ]
-        return torch.stack(scores), references
+        num = hidden_states.shape[0]
+        indices = range(num) if self.training else [num - 1]
+        scores = []
+        for index in indices:
+            layer_scores = self.cls_branches[index](hidden_states[index])
+            if self.fdr:
+                lqe = self.lqe_layers[index]
+                layer_scores = lqe(layer_scores, corners[index])
+            scores.append(layer_scores)
+        return torch.stack(scores), references[indices[0] :]
 
     def loss(
         self,
         hidden_states: Tensor,
         references: Tensor,
-        corners: Tensor,
-        pre_references: Tensor,
-        anchors: Tensor,
-        fdr_params: Tuple[Tensor, Tensor],
+        corners: Optional[Tensor],
+        pre_references: Optional[Tensor],
+        anchors: Optional[Tensor],
+        fdr_params: Optional[Tuple[Tensor, Tensor]],
         enc_outputs_class: Tensor,
         enc_outputs_coord: Tensor,
         batch_data_samples: SampleList,
@@ -189,6 +205,7 @@ class DFineHead(FDRLossMixin, DINOHead):
             pre_references (Tensor): (B, Q', 4) boxes of the layer-0 head.
             anchors (Tensor): (B, Q', 4) detached FDR anchors.
             fdr_params (tuple[Tensor]): The decoder's ``(up, reg_scale)``.
+                ``corners`` to ``fdr_params`` are None with ``fdr=False``.
             enc_outputs_class (Tensor): (B, Q, K) logits of the selected
                 encoder positions.
             enc_outputs_coord (Tensor): (B, Q, 4) their boxes, cxcywh.
@@ -202,7 +219,9 @@ class DFineHead(FDRLossMixin, DINOHead):
         batch_gt_instances = [s.gt_instances for s in batch_data_samples]
         batch_img_metas = [s.metainfo for s in batch_data_samples]
         scores, boxes = self(hidden_states, references, corners)
-        pre_scores = self.cls_branches[0](hidden_states[0])
+        pre_scores = None
+        if pre_references is not None:
+            pre_scores = self.cls_branches[0](hidden_states[0])
         return self.fdr_loss(
             scores,
             boxes,
@@ -222,7 +241,7 @@ class DFineHead(FDRLossMixin, DINOHead):
         self,
         hidden_states: Tensor,
         references: Tensor,
-        corners: Tensor,
+        corners: Optional[Tensor],
         batch_data_samples: SampleList,
         rescale: bool = True,
     ) -> InstanceList:
@@ -231,7 +250,8 @@ class DFineHead(FDRLossMixin, DINOHead):
         Args:
             hidden_states (Tensor): (R, B, Q, C) decoder outputs.
             references (Tensor): (R, B, Q, 4) boxes, cxcywh normalised.
-            corners (Tensor): (R, B, Q, 4 * (N + 1)) distribution logits.
+            corners (Tensor, optional): (R, B, Q, 4 * (N + 1))
+                distribution logits; None with ``fdr=False``.
             batch_data_samples (list[:obj:`DetDataSample`]): Image metas.
             rescale (bool): Return boxes in the original image space.
                 Defaults to True.
@@ -253,6 +273,7 @@ class DFineHead(FDRLossMixin, DINOHead):
         for index in range(self.num_pred_layer):
             if index != keep:
                 self.cls_branches[index] = nn.Identity()
-                self.lqe_layers[index] = nn.Identity()
+                if self.fdr:
+                    self.lqe_layers[index] = nn.Identity()
             if index > keep:
                 self.reg_branches[index] = nn.Identity()

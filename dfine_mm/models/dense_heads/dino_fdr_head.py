@@ -49,6 +49,12 @@ class DINOFDRHead(DFineHead):
         share_pred_layer: bool = False,
         **kwargs,
     ) -> None:
+        if not kwargs.get('fdr', True):
+            raise ValueError(
+                f'{type(self).__name__} predicts edge distributions; for '
+                "plain box regression use mmdet's own head (e.g. DINOHead) "
+                'and detector'
+            )
         if share_pred_layer:
             raise ValueError(
                 'FDR refines each decoder layer with its own distribution '

@@ -50,13 +50,13 @@ class FDRLossMixin:
         self,
         layers_scores: Tensor,
         layers_boxes: Tensor,
-        layers_corners: Tensor,
-        anchors: Tensor,
-        pre_scores: Tensor,
-        pre_boxes: Tensor,
+        layers_corners: Optional[Tensor],
+        anchors: Optional[Tensor],
+        pre_scores: Optional[Tensor],
+        pre_boxes: Optional[Tensor],
         enc_scores: Optional[Tensor],
         enc_boxes: Optional[Tensor],
-        fdr_params: Tuple[Tensor, Tensor],
+        fdr_params: Optional[Tuple[Tensor, Tensor]],
         batch_gt_instances: InstanceList,
         batch_img_metas: List[dict],
         dn_meta: Optional[Dict] = None,
@@ -78,6 +78,10 @@ class FDRLossMixin:
                 proposals.
             enc_boxes (Tensor, optional): (B, Q, 4) their boxes.
             fdr_params (tuple[Tensor]): ``(up, reg_scale)``.
+                Without edge distributions (a head with ``fdr=False``)
+                ``layers_corners``, ``anchors``, ``pre_scores``,
+                ``pre_boxes`` and ``fdr_params`` are None: no FGL, DDF or
+                ``pre_`` terms.
             batch_gt_instances (list[:obj:`InstanceData`]): ``bboxes`` xyxy
                 pixels and ``labels`` per image.
             batch_img_metas (list[dict]): With ``img_shape``.
@@ -106,19 +110,20 @@ class FDRLossMixin:
             self._match(s, b, batch_gt_instances, batch_img_metas)
             for s, b in zip(scores, boxes)
         ]
-        pre_s, pre_b = pre_scores[:, num_dn:], pre_boxes[:, num_dn:]
-        own_pre = self._match(
-            pre_s, pre_b, batch_gt_instances, batch_img_metas
-        )
+        own_pre = pre_s = pre_b = None
+        if pre_scores is not None:
+            pre_s, pre_b = pre_scores[:, num_dn:], pre_boxes[:, num_dn:]
+            own_pre = self._match(
+                pre_s, pre_b, batch_gt_instances, batch_img_metas
+            )
         own_enc = None
         if enc_scores is not None:
             own_enc = self._match(
                 enc_scores, enc_boxes, batch_gt_instances, batch_img_metas
             )
         if self.union_matching:
-            everything = [own[-1], *own[:-1], own_pre]
-            if own_enc is not None:
-                everything.append(own_enc)
+            everything = [own[-1], *own[:-1], own_pre, own_enc]
+            everything = [m for m in everything if m is not None]
             union = go_lsd_union(everything)
             num_box = mean_over_processes(
                 sum(len(q) for q, _ in union), device
@@ -129,27 +134,37 @@ class FDRLossMixin:
             num_box = num_cls
             box_matches, pre_box, enc_box = own, own_pre, own_enc
 
-        corners = layers_corners[:, :, num_dn:]
-        fdr_targets = self._fgl_targets(
-            anchors[:, num_dn:], box_matches[-1], targets, fdr_params
-        )
+        corners = [None] * layers
+        fdr_targets = [None] * layers
+        if layers_corners is not None:
+            corners = layers_corners[:, :, num_dn:]
+            # FGL targets belong to a layer's box pairs: one set for the
+            # union (every layer shares it), one per layer without it
+            fdr_targets = [
+                self._fgl_targets(
+                    anchors[:, num_dn:], match, targets, fdr_params
+                )
+                for match in (box_matches[-1:] if self.union_matching
+                              else box_matches)
+            ] * (layers if self.union_matching else 1)  # fmt: skip
         balance = None
         for i in range(layers):
             teacher = None
-            if i < layers - 1:
+            if i < layers - 1 and layers_corners is not None:
                 teacher = (corners[-1], scores[-1])
                 balance = _ddf_balance(box_matches[i], scores.shape[1:3])
             prefix = '' if i == layers - 1 else f'd{i}.'
             for name, value in self._output_loss(
                 scores[i], boxes[i], targets, own[i], box_matches[i],
-                num_cls, num_box, corners[i], fdr_targets, teacher, balance,
-                fdr_params,
+                num_cls, num_box, corners[i], fdr_targets[i], teacher,
+                balance, fdr_params,
             ).items():  # fmt: skip
                 losses[prefix + name] = value
-        for name, value in self._output_loss(
-            pre_s, pre_b, targets, own_pre, pre_box, num_cls, num_box
-        ).items():
-            losses['pre_' + name] = value
+        if own_pre is not None:
+            for name, value in self._output_loss(
+                pre_s, pre_b, targets, own_pre, pre_box, num_cls, num_box
+            ).items():
+                losses['pre_' + name] = value
         if own_enc is not None:
             for name, value in self._output_loss(
                 enc_scores, enc_boxes, targets, own_enc, enc_box, num_cls,
@@ -161,10 +176,10 @@ class FDRLossMixin:
                 self._dn_loss(
                     layers_scores[:, :, :num_dn],
                     layers_boxes[:, :, :num_dn],
-                    layers_corners[:, :, :num_dn],
-                    anchors[:, :num_dn],
-                    pre_scores[:, :num_dn],
-                    pre_boxes[:, :num_dn],
+                    _head(layers_corners, num_dn, 2),
+                    _head(anchors, num_dn, 1),
+                    _head(pre_scores, num_dn, 1),
+                    _head(pre_boxes, num_dn, 1),
                     targets,
                     dn_meta,
                     num_cls,
@@ -178,17 +193,18 @@ class FDRLossMixin:
         self,
         scores: Tensor,
         boxes: Tensor,
-        corners: Tensor,
-        anchors: Tensor,
-        pre_scores: Tensor,
-        pre_boxes: Tensor,
+        corners: Optional[Tensor],
+        anchors: Optional[Tensor],
+        pre_scores: Optional[Tensor],
+        pre_boxes: Optional[Tensor],
         targets: List[Dict[str, Tensor]],
         dn_meta: Dict,
         num_cls: float,
         balance: Optional[Tuple[float, float]],
-        fdr_params: Tuple[Tensor, Tensor],
+        fdr_params: Optional[Tuple[Tensor, Tensor]],
     ) -> Dict[str, Tensor]:
-        """Losses of the denoising queries: fixed pairs, every layer."""
+        """Losses of the denoising queries: fixed pairs, every layer (the
+        distribution and ``pre_`` inputs are None without FDR)."""
         groups = dn_meta['num_denoising_groups']
         matches = []
         for positive, target in zip(dn_meta['positive_indices'], targets):
@@ -196,8 +212,14 @@ class FDRLossMixin:
             gt = torch.arange(count, device=positive.device).repeat(groups)
             matches.append((positive.long(), gt))
         num = num_cls * groups
-        fdr_targets = self._fgl_targets(anchors, matches, targets, fdr_params)
         layers = len(scores)
+        fdr_targets = None
+        if corners is None:
+            corners = [None] * layers
+        else:
+            fdr_targets = self._fgl_targets(
+                anchors, matches, targets, fdr_params
+            )
         losses = {}
         for i in range(layers):
             teacher = None
@@ -209,6 +231,8 @@ class FDRLossMixin:
                 corners[i], fdr_targets, teacher, balance, fdr_params,
             ).items():  # fmt: skip
                 losses[prefix + name] = value
+        if pre_scores is None:
+            return losses
         for name, value in self._output_loss(
             pre_scores, pre_boxes, targets, matches, matches, num, num
         ).items():
@@ -389,6 +413,12 @@ class FDRLossMixin:
                 )
             )
         return targets
+
+
+def _head(tensor: Optional[Tensor], num: int, dim: int) -> Optional[Tensor]:
+    """The first ``num`` entries of ``tensor`` along ``dim`` (None stays
+    None)."""
+    return None if tensor is None else tensor.narrow(dim, 0, num)
 
 
 def _flat_index(match: Sequence[Matching]) -> Tuple[Tensor, Tensor]:

@@ -13,7 +13,9 @@ from torch import Tensor, nn
 
 from ..layers.dfine_cdn_query_generator import DFineCdnQueryGenerator
 from ..layers.dfine_transformer_decoder import DFineTransformerDecoder
+from ..utils.grid_anchors import grid_anchors
 from ..utils.gt_labels import check_sample_labels
+from ..utils.settings import inject_setting
 
 Shapes = Tuple[Tuple[int, int], ...]
 
@@ -51,6 +53,9 @@ class DFINE(DetectionTransformer):
             ``num_matching_queries``). None disables denoising.
         anchor_grid_size (float): Anchor size on the finest level, relative
             to the image; doubles per level. Defaults to 0.05.
+        fdr (bool): Fine-grained Distribution Refinement in the decoder and
+            head (given to both); False regresses boxes RT-DETR-style, the
+            paper's ablation baseline. Defaults to True.
         channels_last (bool): Keep the backbone and neck in channels-last
             memory format (faster CPU convolutions, in training too: -13%
             per step for D-FINE-N at 256 px on 2 cores). Same results.
@@ -68,9 +73,15 @@ class DFINE(DetectionTransformer):
         decoder_in_channels: Optional[Sequence[int]] = None,
         dn_cfg: OptConfigType = None,
         anchor_grid_size: float = 0.05,
+        fdr: bool = True,
         channels_last: bool = False,
         **kwargs,
     ) -> None:
+        name = type(self).__name__
+        decoder = inject_setting(decoder, 'fdr', fdr, name, 'decoder')
+        kwargs['bbox_head'] = inject_setting(
+            kwargs.get('bbox_head'), 'fdr', fdr, name, 'bbox_head'
+        )
         self.decoder_in_channels = (
             tuple(decoder_in_channels) if decoder_in_channels else None
         )
@@ -304,11 +315,13 @@ class DFINE(DetectionTransformer):
             pre_reg_branch=self.bbox_head.pre_reg_branch,
             attn_mask=attn_mask,
         )
-        if self.training:
-            out['fdr_params'] = (self.decoder.up, self.decoder.reg_scale)
-        else:
+        if not self.training:
             out.pop('pre_references')
             out.pop('anchors')
+        elif self.decoder.fdr:
+            out['fdr_params'] = (self.decoder.up, self.decoder.reg_scale)
+        else:
+            out['fdr_params'] = None
         return out
 
     def loss(
@@ -334,12 +347,8 @@ class DFINE(DetectionTransformer):
     def _anchors(
         self, spatial_shapes: Shapes, like: Tensor
     ) -> Tuple[Tensor, Tensor]:
-        """Anchors of every level's grid, in inverse-sigmoid space.
-
-        Level l (finest first) has centres at the cell centres and size
-        ``anchor_grid_size * 2**l``. Anchors not strictly inside
-        (0.01, 0.99) are invalid: their memory is zeroed for the selection
-        scores and their value is the largest float.
+        """:func:`grid_anchors` of the levels, cached per shape, device and
+        dtype (not while tracing for export).
 
         Returns:
             tuple[Tensor]: anchors (1, S, 4) and valid mask (1, S, 1) bool.
@@ -347,30 +356,10 @@ class DFINE(DetectionTransformer):
         key = (tuple(map(tuple, spatial_shapes)), like.device, like.dtype)
         if key in self._anchor_cache and not torch.jit.is_tracing():
             return self._anchor_cache[key]
-        levels: List[Tensor] = []
-        for level, (h, w) in enumerate(spatial_shapes):
-            ys, xs = torch.meshgrid(
-                torch.arange(h, device=like.device, dtype=like.dtype),
-                torch.arange(w, device=like.device, dtype=like.dtype),
-                indexing='ij',
-            )
-            centres = torch.stack([(xs + 0.5) / w, (ys + 0.5) / h], -1)
-            sizes = torch.full_like(
-                centres, self.anchor_grid_size * 2.0**level
-            )
-            levels.append(torch.cat([centres, sizes], -1).reshape(-1, 4))
-        anchors = torch.cat(levels)[None]
-        eps = 0.01
-        valid = ((anchors > eps) & (anchors < 1 - eps)).all(-1, keepdim=True)
-        anchors = torch.log(anchors / (1 - anchors))
-        anchors = torch.where(
-            valid,
-            anchors,
-            torch.full_like(anchors, torch.finfo(like.dtype).max),
-        )
+        anchors = grid_anchors(spatial_shapes, self.anchor_grid_size, like)
         if not torch.jit.is_tracing():
-            self._anchor_cache[key] = (anchors, valid)
-        return anchors, valid
+            self._anchor_cache[key] = anchors
+        return anchors
 
     def switch_to_deploy(self, fuse_backbone: bool = True) -> None:
         """Fuse and prune for inference (mmdeploy calls this).

@@ -24,6 +24,10 @@ class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
     In eval mode only layers up to ``eval_idx`` run; ``switch_to_deploy()``
     drops the later layers.
 
+    With ``fdr=False`` the layers refine boxes the classic way instead
+    (RT-DETR's decoder, the paper's ablation baseline): ``reg_branches``
+    then give 4 offsets per layer and ``pre_reg_branch`` is not used.
+
     Args:
         num_layers (int): Decoder layers L. Defaults to 6.
         layer_cfg (dict): Keyword arguments of :class:`DFineDecoderLayer`.
@@ -32,6 +36,8 @@ class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
         reg_max (int): N; edge distributions have N + 1 bins. Defaults to 32.
         reg_scale (float): c of the weighting function. Defaults to 4.
         up (float): a of the weighting function. Defaults to 0.5.
+        fdr (bool): Fine-grained Distribution Refinement; False refines
+            boxes directly. The detector sets it. Defaults to True.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -43,9 +49,11 @@ class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
         reg_max: int = 32,
         reg_scale: float = 4.0,
         up: float = 0.5,
+        fdr: bool = True,
         init_cfg=None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.fdr = fdr
         layer_cfg = dict(layer_cfg or {})
         self.num_layers = num_layers
         self.layers = nn.ModuleList(
@@ -69,9 +77,9 @@ class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
         value: Union[Tensor, Sequence[Tensor]],
         spatial_shapes: Sequence[Tuple[int, int]],
         reg_branches: nn.ModuleList,
-        pre_reg_branch: nn.Module,
+        pre_reg_branch: Optional[nn.Module],
         attn_mask: Optional[Tensor] = None,
-    ) -> Dict[str, Tensor]:
+    ) -> Dict[str, Optional[Tensor]]:
         """Decode the queries.
 
         Args:
@@ -84,8 +92,8 @@ class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
             spatial_shapes (Sequence[tuple[int, int]]): (h, w) per level.
             reg_branches (nn.ModuleList): One distribution branch per layer,
                 (..., C) -> (..., 4 * (N + 1)).
-            pre_reg_branch (nn.Module): Layer 0's classic box branch,
-                (..., C) -> (..., 4).
+            pre_reg_branch (nn.Module, optional): Layer 0's classic box
+                branch, (..., C) -> (..., 4); None with ``fdr=False``.
             attn_mask (Tensor, optional): Bool (Q, Q) self-attention mask,
                 True where not allowed. Defaults to None.
 
@@ -97,6 +105,8 @@ class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
             - corners (Tensor): (R, B, Q, 4 * (N + 1)) distribution logits.
             - pre_references (Tensor): (B, Q, 4) layer 0's classic boxes.
             - anchors (Tensor): (B, Q, 4) the detached FDR anchors.
+
+            With ``fdr=False`` the last three are None.
         """
         maps = value
         if isinstance(value, Tensor):
@@ -111,6 +121,10 @@ class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
             )
             return query, query
 
+        if not self.fdr:
+            return self._box_decode(
+                query, reference_points, run_layer, reg_branches
+            )
         return self._fdr_decode(
             query, reference_points, run_layer, reg_branches, pre_reg_branch
         )

@@ -1,8 +1,9 @@
 """The layer loop shared by every FDR decoder (D-FINE, DINO + FDR)."""
 
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
+from mmdet.models.layers.transformer.utils import inverse_sigmoid
 from torch import Tensor, nn
 
 from ..utils.fdr import fdr_initial_boxes, fdr_refine, weighting_function
@@ -102,6 +103,58 @@ class FDRDecoderMixin:
             corners=torch.stack(all_corners),
             pre_references=pre_references,
             anchors=anchors,
+        )
+
+    def _box_decode(
+        self,
+        query: Tensor,
+        reference: Tensor,
+        run_layer: LayerRunner,
+        reg_branches: nn.ModuleList,
+    ) -> Dict[str, Optional[Tensor]]:
+        """Run the layers with classic box refinement (no FDR).
+
+        The ablation baseline of the paper (RT-DETR's decoder): layer i
+        predicts 4 offsets in inverse-sigmoid space on top of layer i-1's
+        detached box; the next layer attends around the new box, detached.
+        The box a layer outputs refines the previous layer's box *before*
+        detaching it ("look forward twice", as RT-DETR and DINO), which is
+        the same value with a gradient path into the previous layer.
+
+        Args:
+            query (Tensor): Initial queries (B, Q, C).
+            reference (Tensor): Initial boxes (B, Q, 4), cxcywh in [0, 1],
+                detached.
+            run_layer (callable): As in :meth:`_fdr_decode`.
+            reg_branches (nn.ModuleList): Box branch per layer,
+                (..., C) -> (..., 4).
+
+        Returns:
+            dict: ``hidden_states`` (R, B, Q, C) and ``references``
+            (R, B, Q, 4) boxes cxcywh, R as in :meth:`_fdr_decode`;
+            ``corners``, ``pre_references`` and ``anchors`` are None.
+        """
+        num_run = self.num_layers if self.training else self.eval_idx + 1
+        states, boxes = [], []
+        prev_boxes = reference
+        for index in range(num_run):
+            query, state = run_layer(index, query, reference)
+            offsets = reg_branches[index](state)
+            new_boxes = torch.sigmoid(offsets + inverse_sigmoid(reference))
+            if index and self.training:
+                new_output = offsets + inverse_sigmoid(prev_boxes)
+                boxes.append(torch.sigmoid(new_output))
+            else:
+                boxes.append(new_boxes)
+            states.append(state)
+            prev_boxes = new_boxes
+            reference = new_boxes.detach()
+        return dict(
+            hidden_states=torch.stack(states),
+            references=torch.stack(boxes),
+            corners=None,
+            pre_references=None,
+            anchors=None,
         )
 
     def switch_to_deploy(self) -> None:

@@ -1,0 +1,109 @@
+"""FDRLossMixin: the FGL of each layer uses that layer's own box pairs when
+the GO-LSD union is off (the ``fdr_fgl`` ablation arms)."""
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmdet.structures.bbox import bbox_overlaps
+from mmdet.utils import register_all_modules
+from mmengine.structures import InstanceData
+
+from dfine_mm.models.utils import bbox2distance, go_lsd_union
+
+LAYERS, BATCH, QUERIES, CLASSES, REG_MAX = 3, 2, 12, 3, 8
+SIZE = 64.0
+
+
+def build_head(union_matching: bool):
+    register_all_modules()
+    return MODELS.build(
+        dict(
+            type='DFineHead', num_classes=CLASSES, embed_dims=16,
+            num_pred_layer=LAYERS, reg_max=REG_MAX, loss_ddf=None,
+            union_matching=union_matching,
+            loss_bbox=dict(type='L1Loss', loss_weight=5.0),
+            loss_iou=dict(type='GIoULoss', loss_weight=2.0),
+            train_cfg=dict(assigner=dict(
+                type='HungarianAssigner', match_costs=[
+                    dict(type='FocalLossCost', weight=2.0, eps=1e-8),
+                    dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
+                    dict(type='IoUCost', iou_mode='giou', weight=2.0)])),
+        )
+    )  # fmt: skip
+
+
+def inputs(seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    scores = torch.randn(LAYERS, BATCH, QUERIES, CLASSES, generator=gen)
+    centres = torch.rand(LAYERS, BATCH, QUERIES, 2, generator=gen)
+    sizes = torch.rand(LAYERS, BATCH, QUERIES, 2, generator=gen) * 0.4
+    boxes = torch.cat([centres * 0.6 + 0.2, sizes + 0.05], -1)
+    corners = torch.randn(
+        LAYERS, BATCH, QUERIES, 4 * (REG_MAX + 1), generator=gen
+    )
+    anchors = boxes[0].detach().clone()
+    gts, metas = [], []
+    for count in (3, 2):
+        xy = torch.rand(count, 2, generator=gen) * 36
+        wh = torch.rand(count, 2, generator=gen) * 20 + 6
+        gts.append(
+            InstanceData(
+                bboxes=torch.cat([xy, xy + wh], -1),
+                labels=torch.randint(CLASSES, (count,), generator=gen),
+            )
+        )
+        metas.append(dict(img_shape=(SIZE, SIZE)))
+    return scores, boxes, corners, anchors, gts, metas
+
+
+UP, REG_SCALE = torch.tensor([0.5]), torch.tensor([4.0])
+
+
+def expected_fgl(head, corners, boxes, anchors, match, gts, num):
+    """FGL of one layer from its pairs, written out with the documented
+    formulas: soft bin targets of the matched ground truth relative to the
+    anchors, weighted by the IoU of the layer's box with it."""
+    batch = torch.cat(
+        [torch.full_like(q, i) for i, (q, _) in enumerate(match)]
+    )
+    query = torch.cat([q for q, _ in match])
+    gt = torch.cat([g.bboxes[j] / SIZE for g, (_, j) in zip(gts, match)])
+    target = bbox2distance(anchors[batch, query], gt, REG_MAX, REG_SCALE, UP)
+    centre, size = boxes[batch, query].split(2, -1)
+    xyxy = torch.cat([centre - size / 2, centre + size / 2], -1)
+    iou = bbox_overlaps(xyxy, gt, is_aligned=True, eps=0.0)
+    return head.loss_fgl(
+        corners[batch, query].reshape(-1, REG_MAX + 1),
+        *target,
+        weight=iou.repeat_interleave(4),
+        avg_factor=num,
+    )
+
+
+@pytest.mark.parametrize('union', [False, True])
+def test_fgl_uses_each_layers_pairs(union):
+    head = build_head(union)
+    scores, boxes, corners, anchors, gts, metas = inputs()
+    losses = head.fdr_loss(
+        scores, boxes, corners, anchors, scores[0], boxes[0], None, None,
+        (UP, REG_SCALE), gts, metas,
+    )  # fmt: skip
+    own = [head._match(s, b, gts, metas) for s, b in zip(scores, boxes)]
+    # the case that matters: the layers' matchings differ
+    assert any(not torch.equal(a[0], b[0]) for a, b in zip(own[0], own[-1])), (
+        'inputs must give different matchings per layer'
+    )
+    if union:
+        # every layer's box terms use the union of all outputs' pairs
+        pre = head._match(scores[0], boxes[0], gts, metas)
+        union_pairs = go_lsd_union([own[-1], *own[:-1], pre])
+        matches = [union_pairs] * LAYERS
+        num = float(sum(len(q) for q, _ in union_pairs))
+    else:
+        matches, num = own, 5.0
+    for i in range(LAYERS):
+        want = expected_fgl(
+            head, corners[i], boxes[i], anchors, matches[i], gts, num
+        )
+        key = 'loss_fgl' if i == LAYERS - 1 else f'd{i}.loss_fgl'
+        torch.testing.assert_close(losses[key], want, rtol=1e-6, atol=1e-7)
