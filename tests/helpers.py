@@ -3,6 +3,7 @@ and sample builders. Import them with ``from helpers import ...`` (pytest
 puts ``tests/`` on ``sys.path``, see ``pythonpath`` in pyproject.toml).
 """
 
+import logging
 import os.path as osp
 
 import torch
@@ -99,3 +100,27 @@ def det_samples(counts, height, width, num_classes=5, seed=0):
         )
         result.append(sample)
     return result
+
+
+class MMEngineLogRecords(logging.Handler):
+    """Collects what mmengine's current logger emits (``print_log(...,
+    logger='current')``), which pytest's ``caplog`` does not see: attach
+    with ``with MMEngineLogRecords() as records:``; ``records.messages``
+    lists the formatted messages."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.messages = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def __enter__(self) -> 'MMEngineLogRecords':
+        from mmengine.logging import MMLogger
+
+        self.logger = MMLogger.get_current_instance()
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.logger.removeHandler(self)

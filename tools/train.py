@@ -13,6 +13,7 @@ from mmengine.config import Config
 
 from dfine_mm.utils.runner_cli import (
     add_runner_arguments,
+    amp_or_fp32,
     build_runner,
     load_config,
     parse_runner_args,
@@ -26,7 +27,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='automatic mixed precision (AmpOptimWrapper)',
+        help='automatic mixed precision (AmpOptimWrapper; fp32 with a '
+        'warning where no GPU exists, as for the COCO configs)',
     )
     parser.add_argument(
         '--auto-scale-lr',
@@ -47,12 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> Config:
     """The config with the command line applied."""
-    cfg = load_config(args)
-    if args.amp:
-        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if optim_wrapper == 'OptimWrapper':
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    cfg = amp_or_fp32(load_config(args), args.amp)
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg:
             raise ValueError(

@@ -1,10 +1,13 @@
 """Command-line pieces shared by tools/train.py and tools/test.py."""
 
 import argparse
+import logging
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -48,6 +51,42 @@ def load_config(args: argparse.Namespace) -> Config:
     elif cfg.get('work_dir') is None:
         name = osp.splitext(osp.basename(args.config))[0]
         cfg.work_dir = osp.join('./work_dirs', name)
+    return cfg
+
+
+def amp_or_fp32(cfg: Config, amp: bool = False) -> Config:
+    """Mixed precision where a GPU can run it, fp32 otherwise.
+
+    The COCO configs keep the original recipe's ``AmpOptimWrapper``;
+    ``amp=True`` (``--amp``) asks for it on any config. mmengine's
+    ``AmpOptimWrapper`` needs a CUDA (or NPU / MLU / MUSA) device, so on a
+    machine without one the optimizer wrapper falls back to fp32
+    ``OptimWrapper`` with one warning instead of stopping at mmengine's
+    assertion.
+
+    Args:
+        cfg (Config): Changed in place.
+        amp (bool): Turn AMP on (mmdet's ``--amp``). Defaults to False.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    wrapper = cfg.optim_wrapper
+    if amp and wrapper.get('type', 'OptimWrapper') == 'OptimWrapper':
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.setdefault('loss_scale', 'dynamic')
+    if wrapper.get('type') == 'AmpOptimWrapper' and not (
+        torch.cuda.is_available()
+    ):
+        wrapper.type = 'OptimWrapper'
+        for key in ('loss_scale', 'dtype', 'use_fsdp'):
+            wrapper.pop(key, None)
+        print_log(
+            'AmpOptimWrapper (mixed precision) needs a GPU and none is '
+            'available: training in fp32 with OptimWrapper',
+            logger='current',
+            level=logging.WARNING,
+        )
     return cfg
 
 

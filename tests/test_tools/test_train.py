@@ -7,10 +7,17 @@ import os.path as osp
 
 import pytest
 import torch
-from helpers import DEMO_CONFIG, REPO_ROOT, tiny_train_options
+from helpers import (
+    DEMO_CONFIG,
+    REPO_ROOT,
+    MMEngineLogRecords,
+    tiny_train_options,
+)
 from mmdet.registry import HOOKS
 from mmengine.hooks import EMAHook, Hook
 from mmengine.runner import Runner
+
+from dfine_mm.datasets.synthetic import synthetic_classes
 
 
 def load_tool(name):
@@ -101,9 +108,67 @@ def test_command_line_options_reach_the_config(tmp_path):
              'train_dataloader.batch_size=3']
         )
     )  # fmt: skip
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
-    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    # no GPU here: --amp falls back to fp32 (see the tests below)
+    assert cfg.optim_wrapper.type == 'OptimWrapper'
     assert cfg.auto_scale_lr.enable
     assert cfg.work_dir == str(tmp_path)
     assert cfg.resume and cfg.load_from == 'some/epoch_3.pth'
     assert cfg.train_dataloader.batch_size == 3
+
+
+S_CONFIG = osp.join(
+    REPO_ROOT, 'configs', 'dfine', 'dfine-s_hgnetv2-b0_4xb8-132e_coco.py'
+)
+
+
+def test_amp_where_a_gpu_exists(monkeypatch):
+    """--amp and the COCO configs' AmpOptimWrapper stay mixed precision
+    when CUDA is available (mmengine then builds AmpOptimWrapper)."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    train = load_tool('train')
+    cfg = train.build_config(train.parse_args([DEMO_CONFIG, '--amp']))
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    cfg = train.build_config(train.parse_args([S_CONFIG]))
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+
+
+def test_coco_config_trains_on_a_cpu_only_machine(
+    tmp_path, synthetic_coco, monkeypatch
+):
+    """The D-FINE-S COCO config (AmpOptimWrapper) on a machine without a
+    GPU: one warning, fp32, and training steps run (tiny data set)."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    train = load_tool('train')
+    options = {
+        'train_dataloader.dataset.data_root': synthetic_coco + '/',
+        'train_dataloader.dataset.ann_file': 'annotations/'
+        'instances_train.json',
+        'train_dataloader.dataset.data_prefix.img': 'train/',
+        'train_dataloader.batch_size': 2,
+        'train_dataloader.num_workers': 0,
+        'train_dataloader.persistent_workers': False,
+        'train_dataloader.dataset.indices': 4,
+        'train_dataloader.dataset.metainfo.classes': '('
+        + ','.join(synthetic_classes(5))
+        + ')',
+        'model.bbox_head.num_classes': 5,
+        'train_cfg.max_epochs': 1,
+        'train_cfg.val_begin': 2,
+        'custom_hooks': [],
+        'model.backbone.init_cfg': None,
+        'model.data_preprocessor.batch_augments': None,
+    }
+    argv = [S_CONFIG, '--work-dir', str(tmp_path), '--cfg-options']
+    argv += [f'{k}={v}' for k, v in options.items()]
+    with MMEngineLogRecords() as records:
+        cfg = train.build_config(train.parse_args(argv))
+    assert cfg.optim_wrapper.type == 'OptimWrapper'
+    assert 'loss_scale' not in cfg.optim_wrapper
+    warnings = [m for m in records.messages if 'needs a GPU' in m]
+    assert len(warnings) == 1, records.messages
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None  # no COCO
+    runner = train.build_runner(cfg)
+    runner.train()
+    assert type(runner.optim_wrapper).__name__ == 'OptimWrapper'
+    assert runner.iter == 2
