@@ -163,6 +163,19 @@ def make_protocol(args) -> dict:
     elif args.img_size or args.epochs:
         protocol['name'] += f'-e{args.epochs}-s{args.img_size}'
     protocol['device'] = args.device
+    # the whole study of this protocol (it skips finished runs)
+    command = ['python', 'tools/analysis_tools/fdr_ablation.py']
+    for flag, value in (
+        ('--smoke', args.smoke),
+        ('--epochs', args.epochs),
+        ('--img-size', args.img_size),
+        ('--protocol-name', args.protocol_name),
+    ):
+        if value:
+            command += [flag] if value is True else [flag, str(value)]
+    command += ['--device', args.device, '--seeds', *map(str, args.seeds)]
+    command += ['--jobs', str(args.jobs), '--threads', str(args.threads)]
+    protocol['command'] = ' '.join(command)
     protocol['configs'] = {
         det: {arm: osp.relpath(path, ROOT) if osp.isabs(path) else path
               for arm, path in arms.items()}

@@ -331,10 +331,6 @@ def main(argv=None) -> int:
 
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             list(pool.map(task, todo))
-    given = sys.argv[1:] if argv is None else list(argv)
-    protocol['command'] = ' '.join(
-        ['python', 'tools/analysis_tools/fdr_ablation.py', *given]
-    )
     runs = collect(args, protocol)
     results, report_dir = args.results, args.report_dir
     if args.smoke:  # never over the committed study
