@@ -10,7 +10,9 @@ Examples::
 import argparse
 
 from mmengine.config import Config
+from mmengine.logging import print_log
 
+from dfine_mm.datasets.check import check_coco_dataset, dataset_files
 from dfine_mm.utils.runner_cli import (
     add_runner_arguments,
     amp_or_fp32,
@@ -43,8 +45,32 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='resume from this checkpoint, or from the latest one in the '
         'work dir when no path is given',
     )
+    parser.add_argument(
+        '--check-data',
+        action='store_true',
+        help='decode every training image and check every annotation '
+        'first (tools/misc/check_dataset.py); stop on errors',
+    )
     add_runner_arguments(parser, 'train_dataloader.batch_size=4')
     return parse_runner_args(parser, argv)
+
+
+def check_data(cfg: Config) -> None:
+    """The ``--check-data`` pre-flight on the training split.
+
+    Raises:
+        ValueError: Naming the first bad files of each kind.
+    """
+    ann_file, img_dir, classes = dataset_files(cfg, 'train')
+    report = check_coco_dataset(ann_file, img_dir, classes, workers=2)
+    print_log(f'--check-data {ann_file}:\n{report.table()}',
+              logger='current')  # fmt: skip
+    if not report.ok:
+        raise ValueError(
+            f'{ann_file}: the training data has errors (run '
+            'tools/misc/check_dataset.py for the table):\n'
+            + report.first_problems()
+        )
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -67,7 +93,10 @@ def build_config(args: argparse.Namespace) -> Config:
 
 
 def main(argv=None) -> None:
-    cfg = build_config(parse_args(argv))
+    args = parse_args(argv)
+    cfg = build_config(args)
+    if args.check_data:
+        check_data(cfg)
     runner = build_runner(cfg)
     runner.train()
 
