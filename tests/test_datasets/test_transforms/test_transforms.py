@@ -73,15 +73,18 @@ def test_batch_multi_scale_resize_and_stop_epoch():
         dict(type='DFineBatchMultiScaleResize', scales=[320], stop_epoch=3)
     )
     hub = MessageHub.get_current_instance()
-    hub.update_info('epoch', 2)
-    inputs, data = resize(torch.rand(2, 3, 640, 640), samples())
-    assert inputs.shape == (2, 3, 320, 320)
-    assert data[0].gt_instances.bboxes.tolist() == [[32, 64, 160, 320]]
-    assert data[0].img_shape == (320, 320)
-    hub.update_info('epoch', 3)
-    inputs, data = resize(torch.rand(2, 3, 640, 640), samples())
-    assert inputs.shape == (2, 3, 640, 640)
-    hub.update_info('epoch', 0)
+    before = hub.get_info('epoch')
+    try:
+        hub.update_info('epoch', 2)
+        inputs, data = resize(torch.rand(2, 3, 640, 640), samples())
+        assert inputs.shape == (2, 3, 320, 320)
+        assert data[0].gt_instances.bboxes.tolist() == [[32, 64, 160, 320]]
+        assert data[0].img_shape == (320, 320)
+        hub.update_info('epoch', 3)
+        inputs, data = resize(torch.rand(2, 3, 640, 640), samples())
+        assert inputs.shape == (2, 3, 640, 640)
+    finally:  # shared state: restored whatever the outcome
+        hub.update_info('epoch', before if before is not None else 0)
 
 
 def test_batch_multi_scale_scales_of_the_original():

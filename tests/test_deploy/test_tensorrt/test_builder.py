@@ -22,6 +22,7 @@ HAS_TENSORRT = tensorrt_version() is not None
 
 
 def test_every_tensorrt_config_has_a_valid_profile():
+    assert len(TRT_CONFIGS) >= 3, 'no TensorRT deploy configs found'
     assert len(TRT_CONFIGS) == 3
     seen = {}
     for path in TRT_CONFIGS:
@@ -131,3 +132,29 @@ def test_engine_runs_a_small_graph(tmp_path):
         )
         out = TensorRT10Wrapper(engine)(dict(input=x.cuda()))['out']
         assert torch.allclose(out.float().cpu(), expected, atol=tol)
+
+
+@pytest.mark.parametrize(
+    'version, usable', [('8.6.1', False), ('10.0.1', True), (None, False)]
+)
+def test_tensorrt_versions(monkeypatch, version, usable):
+    """The manager and require_tensorrt against a stand-in ``tensorrt``
+    module of a given version (None: not importable), independent of what
+    this machine has installed."""
+    import sys
+    import types
+
+    if version is None:
+        monkeypatch.setitem(sys.modules, 'tensorrt', None)  # ImportError
+    else:
+        fake = types.ModuleType('tensorrt')
+        fake.__version__ = version
+        monkeypatch.setitem(sys.modules, 'tensorrt', fake)
+    assert DFineTensorRTManager.is_available() is usable
+    assert DFineTensorRTManager.get_version() == (version or 'None')
+    if usable:
+        assert require_tensorrt() is sys.modules['tensorrt']
+        return
+    message = 'not installed' if version is None else f'TensorRT {version}'
+    with pytest.raises(RuntimeError, match=message):
+        require_tensorrt()
