@@ -1,6 +1,6 @@
 """Prediction head of D-FINE: class scores with LQE, FDR distributions."""
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmcv.cnn import Linear
@@ -10,9 +10,11 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, InstanceList, OptConfigType
 from mmengine.model import bias_init_with_prob
+from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from ..layers.dfine_lqe import DFineLQE
+from ..utils.fdr import edge_std, weighting_function
 from .fdr_loss_mixin import FDRLossMixin
 
 DEFAULT_LOSS_CLS = dict(
@@ -152,6 +154,7 @@ class DFineHead(FDRLossMixin, DINOHead):
         hidden_states: Tensor,
         references: Tensor,
         corners: Optional[Tensor] = None,
+        fdr_params: Optional[Tuple[Tensor, Tensor]] = None,
     ) -> Tuple[Tensor, Tensor]:
         """Class logits (with LQE) and boxes of the decoder layers.
 
@@ -162,6 +165,9 @@ class DFineHead(FDRLossMixin, DINOHead):
                 cxcywh normalised.
             corners (Tensor, optional): Edge distribution logits, shape
                 (R, B, Q, 4 * (N + 1)); None with ``fdr=False``.
+            fdr_params (tuple[Tensor], optional): Not used here (the
+                detector's outputs carry it for the losses and
+                ``edge_std``; mmdet's tensor mode passes them all).
 
         Returns:
             tuple[Tensor]:
@@ -244,8 +250,15 @@ class DFineHead(FDRLossMixin, DINOHead):
         corners: Optional[Tensor],
         batch_data_samples: SampleList,
         rescale: bool = True,
+        fdr_params: Optional[Tuple[Tensor, Tensor]] = None,
     ) -> InstanceList:
         """Detections of the evaluated decoder layer.
+
+        With ``fdr_params`` (the decoder's ``(up, reg_scale)``, given by
+        the detector) each detection also carries ``edge_std`` (n, 4): the
+        standard deviation of its left, top, right and bottom edge under
+        the edge distributions, in pixels like ``bboxes`` (a localisation
+        uncertainty).
 
         Args:
             hidden_states (Tensor): (R, B, Q, C) decoder outputs.
@@ -258,13 +271,61 @@ class DFineHead(FDRLossMixin, DINOHead):
 
         Returns:
             list[:obj:`InstanceData`]: Per image ``bboxes`` (n, 4) xyxy
-            pixels, ``scores`` (n,) and ``labels`` (n,), n = max_per_img.
+            pixels, ``scores`` (n,), ``labels`` (n,) and ``edge_std``
+            (n, 4), n = max_per_img.
         """
         batch_img_metas = [s.metainfo for s in batch_data_samples]
         outs = self(hidden_states, references, corners)
-        return self.predict_by_feat(
+        results = self.predict_by_feat(
             *outs, batch_img_metas=batch_img_metas, rescale=rescale
         )
+        # (an export rewrite of predict_by_feat returns tensors instead)
+        with_std = fdr_params is not None and self.fdr
+        if with_std and results and isinstance(results[0], InstanceData):
+            self._add_edge_std(
+                results, outs[0][-1], references[-1], corners[-1],
+                fdr_params, batch_img_metas, rescale,
+            )  # fmt: skip
+        return results
+
+    def _add_edge_std(
+        self,
+        results: InstanceList,
+        scores: Tensor,
+        boxes: Tensor,
+        corners: Tensor,
+        fdr_params: Tuple[Tensor, Tensor],
+        batch_img_metas: List[dict],
+        rescale: bool,
+    ) -> None:
+        """Attach ``edge_std`` (n, 4) pixels to each image's detections.
+
+        The detections are the top ``max_per_img`` of the sigmoid scores
+        over queries x classes (mmdet's DETR post-processing), so the same
+        top-k gives each detection's query.
+
+        Args:
+            results (list[:obj:`InstanceData`]): Changed in place.
+            scores (Tensor): (B, Q, K) logits of the evaluated layer.
+            boxes (Tensor): (B, Q, 4) its boxes, cxcywh normalised.
+            corners (Tensor): (B, Q, 4 * (N + 1)) its edge logits.
+            fdr_params (tuple[Tensor]): ``(up, reg_scale)``.
+            batch_img_metas (list[dict]): ``img_shape``, ``scale_factor``.
+            rescale (bool): Pixels of the original image.
+        """
+        up, reg_scale = fdr_params
+        project = weighting_function(self.reg_max, up, reg_scale)
+        std = edge_std(corners, boxes, project, reg_scale)  # (B, Q, 4)
+        num = self.test_cfg.get('max_per_img', scores.shape[1])
+        for image, (result, meta) in enumerate(zip(results, batch_img_metas)):
+            top = scores[image].sigmoid().flatten().topk(num).indices
+            value = std[image, top // self.num_classes]
+            h, w = meta['img_shape'][:2]
+            value = value * value.new_tensor([w, h, w, h])
+            if rescale:
+                factor = value.new_tensor(meta['scale_factor']).repeat(2)
+                value = value / factor
+            result.edge_std = value
 
     def switch_to_deploy(self) -> None:
         """Drop what inference never uses: the score branches and LQEs of

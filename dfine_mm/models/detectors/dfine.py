@@ -303,8 +303,9 @@ class DFINE(DetectionTransformer):
 
         Returns:
             dict: ``hidden_states`` (R, B, Q', C), ``references`` (R, B, Q',
-            4), ``corners`` (R, B, Q', 4 * (N + 1)); in training also
-            ``pre_references`` and ``anchors`` (B, Q', 4). Q' = D + Q.
+            4), ``corners`` (R, B, Q', 4 * (N + 1)), ``fdr_params`` (the
+            decoder's ``(up, reg_scale)``; None without FDR); in training
+            also ``pre_references`` and ``anchors`` (B, Q', 4). Q' = D + Q.
         """
         out = self.decoder(
             query,
@@ -318,10 +319,9 @@ class DFINE(DetectionTransformer):
         if not self.training:
             out.pop('pre_references')
             out.pop('anchors')
-        elif self.decoder.fdr:
+        out['fdr_params'] = None
+        if self.decoder.fdr:  # in eval for the head's edge_std
             out['fdr_params'] = (self.decoder.up, self.decoder.reg_scale)
-        else:
-            out['fdr_params'] = None
         return out
 
     def loss(

@@ -51,12 +51,11 @@ class FDRDetectorMixin:
         self.decoder = self.fdr_decoder_type(**fdr_cfg)
 
     def _fdr_outputs(self, out: Dict[str, Tensor]) -> Dict:
-        """The decoder outputs the head takes: in training with the
-        weighting function's parameters, in eval without the layer-0 boxes
-        and anchors."""
-        if self.training:
-            out['fdr_params'] = (self.decoder.up, self.decoder.reg_scale)
-        else:
+        """The decoder outputs the head takes, with the weighting
+        function's parameters (losses; ``edge_std`` in eval); in eval
+        without the layer-0 boxes and anchors."""
+        out['fdr_params'] = (self.decoder.up, self.decoder.reg_scale)
+        if not self.training:
             out.pop('pre_references')
             out.pop('anchors')
         return out

@@ -76,6 +76,38 @@ def distribution_integral(corners: Tensor, project: Tensor) -> Tensor:
     return probs @ project.to(probs.dtype)
 
 
+def edge_std(
+    corners: Tensor, boxes: Tensor, project: Tensor, reg_scale: Scalar
+) -> Tensor:
+    """Standard deviation of each box edge under its distribution.
+
+    An edge's distance d has variance E[W^2] - E[W]^2 over the bins; the
+    edge moves by ``d * size / c`` with the anchor's size, and the box's
+    own size is ``(c + d_first + d_second) * size / c``, so the anchor is
+    not needed: std(edge) = std(d) * box size / (c + d_first + d_second).
+
+    Args:
+        corners (Tensor): Distribution logits, shape (..., 4 * (N + 1)),
+            edges left, top, right, bottom.
+        boxes (Tensor): The boxes they decode to, shape (..., 4), cxcywh.
+        project (Tensor): W(n), shape (N + 1,).
+        reg_scale (float | Tensor): c.
+
+    Returns:
+        Tensor: Shape (..., 4), non-negative, in the units of ``boxes``
+        (left, top, right, bottom).
+    """
+    num_bins = project.numel()
+    probs = corners.reshape(*corners.shape[:-1], 4, num_bins).softmax(-1)
+    project = project.to(probs.dtype)
+    mean = probs @ project
+    std = (probs @ project.square() - mean.square()).clamp(min=0).sqrt()
+    scale = abs(reg_scale)
+    span = scale + mean[..., :2] + mean[..., 2:]  # (..., 2): x, y
+    per_unit = boxes[..., 2:].abs() / span.abs().clamp(min=1e-6)
+    return std * per_unit.tile(2)  # x, y, x, y
+
+
 def distance2bbox(
     anchors: Tensor, distance: Tensor, reg_scale: Scalar
 ) -> Tensor:

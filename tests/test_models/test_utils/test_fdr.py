@@ -6,6 +6,7 @@ from dfine_mm.models.utils import (
     bbox2distance,
     distance2bbox,
     distribution_integral,
+    edge_std,
     fdr_initial_boxes,
     fdr_refine,
     weighting_function,
@@ -132,3 +133,37 @@ def test_matches_transformers_functions():
         distance2bbox(anchors, distance, scale),
         hf.distance2bbox(anchors, distance, scale),
     )
+
+
+def test_edge_std_of_hand_made_distributions():
+    """Two bins with probability 1/2 each: std = |W(i) - W(j)| / 2 in
+    distance units; times the anchor size / c in box units. A sharper
+    distribution (more mass on one bin) has a smaller std; one-hot is 0."""
+    reg_max, c = 8, 4.0
+    project = weighting_function(reg_max, 0.5, c)
+    anchors = torch.tensor([[0.5, 0.5, 0.4, 0.2]])  # cxcywh
+
+    def logits(probs):  # the same distribution on the four edges
+        return torch.log(torch.tensor(probs).clamp(min=1e-12)).repeat(4)[None]
+
+    half = [0.0] * 3 + [0.5, 0.0, 0.5] + [0.0] * 3
+    corners = logits(half)
+    boxes = distance2bbox(anchors, distribution_integral(corners, project), c)
+    std = edge_std(corners, boxes, project, c)
+    expected = (project[5] - project[3]).abs() / 2
+    size = torch.tensor([0.4, 0.2, 0.4, 0.2]) / c  # anchor size / c
+    torch.testing.assert_close(std[0], expected * size)
+    sharper = logits([0.0] * 3 + [0.1, 0.0, 0.9] + [0.0] * 3)
+    boxes2 = distance2bbox(anchors, distribution_integral(sharper, project), c)
+    assert (edge_std(sharper, boxes2, project, c) < std).all()
+    one_hot = logits([0.0] * 4 + [1.0] + [0.0] * 4)
+    boxes3 = distance2bbox(anchors, distribution_integral(one_hot, project), c)
+    torch.testing.assert_close(
+        edge_std(one_hot, boxes3, project, c), torch.zeros(1, 4),
+        atol=1e-6, rtol=0,
+    )  # fmt: skip
+    random = torch.randn(5, 4 * (reg_max + 1))
+    boxes4 = distance2bbox(
+        anchors.expand(5, 4), distribution_integral(random, project), c
+    )
+    assert (edge_std(random, boxes4, project, c) >= 0).all()
