@@ -212,3 +212,31 @@ def test_overhead_benchmark(capsys):
         assert line.strip().startswith(label)
         assert 'Deformable-DETR+FDR+GO-LSD' in line
         assert float(line.rsplit('ratio', 1)[1]) > 0
+
+
+def test_resumes_from_the_committed_results(tmp_path, monkeypatch):
+    """A fresh checkout has the results JSON but no work directory: runs
+    in the JSON count as done and stay in the collected study."""
+    committed = dict(detector='dino', arm='plain', seed=0, bbox_mAP=0.35,
+                     bbox_mAP_50=0.5, bbox_mAP_75=0.4,
+                     layer_mAP=[0.3, 0.34, 0.35], wall_s=2000.0)  # fmt: skip
+    protocol = dict(name='smoke')
+    (tmp_path / 'ablation_results.json').write_text(
+        json.dumps(dict(protocol=protocol, runs=[committed]))
+    )
+    calls = []
+
+    def fake_run(config, work_dir):
+        calls.append(config)
+        return dict(bbox_mAP=0.3, bbox_mAP_50=0.4, bbox_mAP_75=0.3,
+                    layer_mAP=[0.2, 0.25, 0.3], wall_s=1.0)  # fmt: skip
+
+    monkeypatch.setattr(ablation, 'run_one', fake_run)
+    assert ablation.main(['--smoke', '--jobs', '0', '--seeds', '0',
+                          '--detectors', 'dino', '--arms', 'plain', 'fdr',
+                          '--work-dir', str(tmp_path)]) == 0  # fmt: skip
+    assert len(calls) == 1 and 'dino_fdr_s0' in calls[0]
+    with open(tmp_path / 'ablation_results.json') as file:
+        runs = {r['arm']: r for r in json.load(file)['runs']}
+    assert runs['plain']['bbox_mAP'] == 0.35  # kept from the JSON
+    assert runs['fdr']['bbox_mAP'] == 0.3

@@ -142,6 +142,47 @@ def write_report(results: str, out_dir: str) -> Tuple[str, str]:
     return table_path, png
 
 
+def committed_runs(path: str, name: str) -> List[dict]:
+    """The runs of protocol ``name`` already in the results file (the
+    committed study), so that a fresh checkout resumes without the work
+    directory of earlier sessions."""
+    if not osp.isfile(path):
+        return []
+    with open(path) as file:
+        data = json.load(file)
+    entries = [dict(protocol=data['protocol'], runs=data['runs'])]
+    entries += data.get('others', [])
+    for entry in entries:
+        if entry['protocol']['name'] == name:
+            return entry['runs']
+    return []
+
+
+def save_results(path: str, protocol: dict, runs: List[dict]) -> None:
+    """Write (or update) the results file.
+
+    The first protocol written is the file's ``protocol`` / ``runs``; runs
+    of another protocol (e.g. a larger GPU budget) go to ``others`` as
+    ``{"protocol", "runs"}`` entries, replacing one of the same name.
+    """
+    data: Dict[str, object] = {}
+    if osp.isfile(path):
+        with open(path) as file:
+            data = json.load(file)
+    if not data or data['protocol']['name'] == protocol['name']:
+        data.update(protocol=protocol, runs=runs)
+    else:
+        others = [
+            entry for entry in data.get('others', [])
+            if entry['protocol']['name'] != protocol['name']
+        ]  # fmt: skip
+        data['others'] = others + [dict(protocol=protocol, runs=runs)]
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as file:
+        json.dump(data, file, indent=1)
+        file.write('\n')
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('results', nargs='?',

@@ -29,7 +29,9 @@ threads; ``--jobs`` at a time), then evaluates the boxes of every decoder
 layer on the validation split, and writes
 ``WORK_DIR/<protocol>/<detector>_<arm>_s<seed>/result.json``
 (a failed run records its error; the others go on). The study is then
-collected into ``--results`` (``{"protocol": ..., "runs": [...]}``) and
+collected into ``--results`` (``{"protocol": ..., "runs": [...]}``; runs
+already there count as done, so a fresh checkout resumes the committed
+study) and
 :mod:`ablation_report` writes the table and the figure.
 """
 
@@ -43,7 +45,7 @@ import sys
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List
+from typing import List
 
 from mmengine.logging import print_log
 
@@ -57,7 +59,11 @@ from ablation_protocol import (  # noqa: E402
     make_protocol,
     write_run_config,
 )
-from ablation_report import write_report  # noqa: E402
+from ablation_report import (  # noqa: E402
+    committed_runs,
+    save_results,
+    write_report,
+)
 
 __all__ = [
     'ARMS',
@@ -244,12 +250,22 @@ def launch(args, detector: str, arm: str, seed: int, run_dir: str,
                       f'out of memory?); log tail: {tail}')  # fmt: skip
 
 
-def pending_runs(args, protocol: dict, data_root: str) -> List[tuple]:
-    """The requested runs without a successful result of this protocol."""
+def _key(run: dict) -> tuple:
+    return run['detector'], run['arm'], run['seed']
+
+
+def pending_runs(
+    args, protocol: dict, data_root: str, done: List[dict]
+) -> List[tuple]:
+    """The requested runs without a successful result of this protocol,
+    neither in the work directory nor among ``done`` (committed runs)."""
+    finished = {_key(r) for r in done if 'error' not in r}
     todo = []
     for detector in args.detectors:
         for arm in args.arms:
             for seed in args.seeds:
+                if (detector, arm, seed) in finished:
+                    continue
                 name = f'{detector}_{arm}_s{seed}'
                 run_dir = osp.join(args.work_dir, protocol['name'], name)
                 out = osp.join(run_dir, 'result.json')
@@ -268,20 +284,24 @@ def pending_runs(args, protocol: dict, data_root: str) -> List[tuple]:
     return todo
 
 
-def collect(args, protocol: dict) -> List[dict]:
-    """Every result file of this protocol, in a stable order."""
+def collect(args, protocol: dict, done: List[dict]) -> List[dict]:
+    """The committed runs ``done`` updated by every result file of this
+    protocol in the work directory, in a stable order."""
+    runs = {_key(r): r for r in done}
     folder = osp.join(args.work_dir, protocol['name'])
-    runs = []
     for name in sorted(os.listdir(folder)) if osp.isdir(folder) else ():
         path = osp.join(folder, name, 'result.json')
         if osp.isfile(path):
             with open(path) as file:
-                runs.append(json.load(file))
+                run = json.load(file)
+            if 'error' not in run or _key(run) not in runs:
+                runs[_key(run)] = run
     order = {name: i for i, name in enumerate(DETECTORS)}
     arm_order = {name: i for i, name in enumerate(ARMS)}
-    runs.sort(key=lambda r: (order[r['detector']], arm_order[r['arm']],
-                             r['seed']))  # fmt: skip
-    return runs
+    return sorted(
+        runs.values(),
+        key=lambda r: (order[r['detector']], arm_order[r['arm']], r['seed']),
+    )
 
 
 def machine() -> dict:
@@ -309,7 +329,12 @@ def main(argv=None) -> int:
     os.makedirs(args.work_dir, exist_ok=True)
     protocol = make_protocol(args)
     data_root = make_data(args.work_dir, protocol['data'])
-    todo = pending_runs(args, protocol, data_root)
+    results, report_dir = args.results, args.report_dir
+    if args.smoke:  # never over the committed study
+        results = osp.join(args.work_dir, 'ablation_results.json')
+        report_dir = args.work_dir
+    done = committed_runs(results, protocol['name'])
+    todo = pending_runs(args, protocol, data_root, done)
     print_log(f'{len(todo)} runs to do ({protocol["name"]})',
               logger='current')  # fmt: skip
     if args.jobs == 0:
@@ -331,40 +356,11 @@ def main(argv=None) -> int:
 
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             list(pool.map(task, todo))
-    runs = collect(args, protocol)
-    results, report_dir = args.results, args.report_dir
-    if args.smoke:  # never over the committed study
-        results = osp.join(args.work_dir, 'ablation_results.json')
-        report_dir = args.work_dir
+    runs = collect(args, protocol, done)
     save_results(results, protocol, runs)
     write_report(results, report_dir)
     failed = [r for r in runs if 'error' in r]
     return 1 if failed else 0
-
-
-def save_results(path: str, protocol: dict, runs: List[dict]) -> None:
-    """Write (or update) the results file.
-
-    The first protocol written is the file's ``protocol`` / ``runs``; runs
-    of another protocol (e.g. a larger GPU budget) go to ``others`` as
-    ``{"protocol", "runs"}`` entries, replacing one of the same name.
-    """
-    data: Dict[str, object] = {}
-    if osp.isfile(path):
-        with open(path) as file:
-            data = json.load(file)
-    if not data or data['protocol']['name'] == protocol['name']:
-        data.update(protocol=protocol, runs=runs)
-    else:
-        others = [
-            entry for entry in data.get('others', [])
-            if entry['protocol']['name'] != protocol['name']
-        ]  # fmt: skip
-        data['others'] = others + [dict(protocol=protocol, runs=runs)]
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w') as file:
-        json.dump(data, file, indent=1)
-        file.write('\n')
 
 
 if __name__ == '__main__':
