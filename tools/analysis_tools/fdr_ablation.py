@@ -31,7 +31,7 @@ layer on the validation split, and writes
 (a failed run records its error; the others go on). The study is then
 collected into ``--results`` (``{"protocol": ..., "runs": [...]}``; runs
 already there count as done, so a fresh checkout resumes the committed
-study) and
+study; with ``--jobs`` >= 1 the file is rewritten after every run) and
 :mod:`ablation_report` writes the table and the figure.
 """
 
@@ -42,6 +42,7 @@ import os.path as osp
 import platform
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -342,6 +343,7 @@ def main(argv=None) -> int:
             worker(detector, arm, seed, osp.join(run_dir, 'result.json'))
     else:
         slots = list(range(args.jobs))
+        lock = threading.Lock()
 
         def task(item):
             slot = slots.pop()
@@ -352,6 +354,8 @@ def main(argv=None) -> int:
             status = result.get('error') or f'AP {result["bbox_mAP"]:.3f}'
             print_log(f'{item[0]} {item[1]} seed {item[2]}: {status}',
                       logger='current')  # fmt: skip
+            with lock:  # the results file grows run by run
+                save_results(results, protocol, collect(args, protocol, done))
             return result
 
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
