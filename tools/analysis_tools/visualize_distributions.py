@@ -7,10 +7,10 @@ Example::
         work_dirs/demo/dfine-n_synthetic_demo.pth data/demo/val/000001.jpg \\
         --out distributions.png --topk 3
 
-Left: the image with the top-k detections (score, class, and the edges'
-standard deviation as bands). Right: for each detection, one row of four
-panels (left, top, right, bottom edge): the probability of every bin of the
-edge distribution at each decoder layer (the paper's figure), plotted at the
+Left: the image with the top-k detections (k distinct queries; score,
+class, and the edges' standard deviation as bands). Right: for each
+detection, one row of four panels (left, top, right, bottom edge): the
+probability of every bin of the edge distribution at each decoder layer (the paper's figure), plotted at the
 bin's distance W(n) (in units of anchor size / c), with each layer's
 expected value and the final edge marked. Works for D-FINE and for the DINO
 / Deformable-DETR FDR configs (any model whose decoder returns ``corners``).
@@ -86,10 +86,11 @@ def draw(model, image: str, out_path: str, topk: int) -> None:
     )
     corners = out['corners'][:, 0]  # (R, Q, 4 * (N + 1))
     boxes = out['references'][-1, 0]  # (Q, 4) cxcywh
-    num_classes = scores.shape[-1]
-    top = scores.sigmoid().flatten().topk(topk)
-    queries = top.indices // num_classes
-    labels = top.indices % num_classes
+    # the best class of each query, then the top-k queries (mmdet's
+    # post-processing may list one query under several classes)
+    best, labels = scores.sigmoid().max(-1)
+    top = best.topk(topk)
+    queries, labels = top.indices, labels[top.indices]
     std = edge_std(corners[-1], boxes, project, decoder.reg_scale)
     h, w = meta['img_shape'][:2]
     sy, sx = h / meta['ori_shape'][0], w / meta['ori_shape'][1]
