@@ -11,8 +11,9 @@ Left: the image with the top-k detections (k distinct queries; score,
 class, and the edges' standard deviation as bands). Right: for each
 detection, one row of four panels (left, top, right, bottom edge): the
 probability of every bin of the edge distribution at each decoder layer
-(the paper's figure), plotted at the bin's distance W(n) (in units of anchor size / c), with each layer's
-expected value and the final edge marked. Works for D-FINE and for the DINO
+(the paper's figure), plotted at the bin's distance W(n) (in units of
+anchor size / c), with each layer's expected value and the final edge
+marked. Works for D-FINE and for the DINO
 / Deformable-DETR FDR configs (any model whose decoder returns ``corners``).
 """
 
