@@ -7,7 +7,7 @@ import os.path as osp
 
 import pytest
 import torch
-from helpers import DEMO_CONFIG, REPO_ROOT
+from helpers import DEMO_CONFIG, REPO_ROOT, MMEngineLogRecords
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
@@ -48,3 +48,16 @@ def test_plain_regression_is_refused(tmp_path, synthetic_coco):
     path = checkpoint(tmp_path, config, backbone=dict(init_cfg=None))
     with pytest.raises(ValueError, match='no edge distributions'):
         tool.main([config, path, image, '--out', str(tmp_path / 'x.png')])
+
+
+def test_edge_std_benchmark():
+    """benchmark_edge_std.py runs (small size) and reports the step's
+    share of predict."""
+    bench = load_tool('analysis_tools/benchmark_edge_std')
+    config = osp.join(REPO_ROOT, 'configs', 'dfine',
+                      'dfine-n_hgnetv2-b0_4xb32-160e_coco.py')  # fmt: skip
+    argv = [config, '--size', '320', '--runs', '2', '--warmup', '1']
+    with MMEngineLogRecords() as records:
+        assert bench.main(argv) == 0
+    (line,) = [m for m in records.messages if 'edge_std step alone' in m]
+    assert '% of predict' in line
