@@ -3,6 +3,7 @@ from .checkpoint_safety import (
     register_checkpoint_safe_globals,
 )
 from .lazy_registration import register_modules_lazily
+from .model_index import register_model_index, resolve_model
 from .version_guard import (
     SUPPORTED_VERSIONS,
     check_dependency_versions,
@@ -15,5 +16,7 @@ __all__ = [
     'checkpoint_safe_globals',
     'installed_versions',
     'register_checkpoint_safe_globals',
+    'register_model_index',
     'register_modules_lazily',
+    'resolve_model',
 ]

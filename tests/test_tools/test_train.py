@@ -172,3 +172,31 @@ def test_coco_config_trains_on_a_cpu_only_machine(
     runner.train()
     assert type(runner.optim_wrapper).__name__ == 'OptimWrapper'
     assert runner.iter == 2
+
+
+def test_resume_and_test_accept_an_official_checkpoint(
+    synthetic_coco, tmp_path
+):
+    """--resume and tools/test.py read an official D-FINE file directly:
+    training starts at epoch 0 from its weights (the class heads, 80 rows
+    there and 5 here, are re-initialised)."""
+    official = osp.join(
+        REPO_ROOT, 'tests', 'data', 'official_n', 'official_n_perturbed.pth'
+    )
+    state = torch.load(official, weights_only=True)['model']
+    stem = state['backbone.stem.stem1.conv.weight']
+    options = tiny_train_options(synthetic_coco, str(tmp_path))
+    options['train_cfg.max_epochs'] = 1
+    RecordTrainState.records.clear()
+    Runner.from_cfg(config(['--resume', official], options)).train()
+    (start, end) = RecordTrainState.records
+    assert start[1] == 0 and end[1] == 12
+    assert torch.equal(start[3]['module.backbone.stem.stem1.conv.weight'],
+                       stem)  # fmt: skip
+    test = load_tool('test')
+    cfg = test.build_config(
+        test.parse_args([DEMO_CONFIG, official, '--work-dir', str(tmp_path)])
+    )
+    cfg.merge_from_dict(tiny_train_options(synthetic_coco, str(tmp_path)))
+    metrics = Runner.from_cfg(cfg).test()
+    assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from ..layers.dfine_cdn_query_generator import DFineCdnQueryGenerator
 from ..layers.dfine_transformer_decoder import DFineTransformerDecoder
+from ..utils.checkpoint_shapes import check_checkpoint_shapes
 from ..utils.grid_anchors import grid_anchors
 from ..utils.gt_labels import check_sample_labels
 from ..utils.settings import inject_setting
@@ -57,8 +58,7 @@ class DFINE(DetectionTransformer):
             head (given to both); False regresses boxes RT-DETR-style, the
             paper's ablation baseline. Defaults to True.
         channels_last (bool): Keep the backbone and neck in channels-last
-            memory format (faster CPU convolutions, in training too: -13%
-            per step for D-FINE-N at 256 px on 2 cores). Same results.
+            memory format (faster CPU convolutions, docs/benchmarks.md).
             ``switch_to_deploy()`` turns it on. Defaults to False.
         **kwargs: Passed to mmdet's ``DetectionTransformer`` (backbone,
             neck, bbox_head, train_cfg, test_cfg, data_preprocessor,
@@ -94,6 +94,7 @@ class DFINE(DetectionTransformer):
         )
         if channels_last:
             self._to_channels_last()
+        self._register_load_state_dict_pre_hook(check_checkpoint_shapes, True)
 
     def _init_layers(self) -> None:
         """Build the decoder, the input projections, the query-selection
