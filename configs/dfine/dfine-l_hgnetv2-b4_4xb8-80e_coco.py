@@ -100,7 +100,9 @@ test_pipeline = [
     ),
 ]  # fmt: skip
 val_dataloader = dict(
-    batch_size=8, num_workers=4, dataset=dict(pipeline=test_pipeline)
+    batch_size=8,
+    num_workers=4,
+    dataset=dict(type='DFineCocoDataset', pipeline=test_pipeline),
 )
 test_dataloader = val_dataloader
 
@@ -110,18 +112,19 @@ test_dataloader = val_dataloader
 # ---------------------------------------------------------------------------
 max_epochs = 80
 stop_epoch = 72  # strong augmentation and multi-scale off from this epoch
+# (a child config that sets stop_epoch moves both; see DFineModeSwitchHook)
 base_lr = 2.5e-4
 backbone_lr = 1.25e-5
 weight_decay = 1.25e-4
 multi_scale_repeat = 4  # times 640 appears in the multi-scale list
 
+# batch multi-scale: 480-800 around 640; DFineModeSwitchHook stops it at
+# stop_epoch (read when training starts, so a child's stop_epoch counts)
 model['data_preprocessor']['batch_augments'] = [
     dict(
         type='DFineBatchMultiScaleResize',
-        scales=[480, 512, 544, 576, 608]
-        + [640] * multi_scale_repeat
-        + [800, 768, 736, 704, 672],
-        stop_epoch=stop_epoch,
+        base_size=img_scale[0],
+        base_size_repeat=multi_scale_repeat,
     )
 ]
 
@@ -161,9 +164,6 @@ train_dataloader = dict(
         pipeline=train_pipeline,
     ),
 )
-val_dataloader = dict(dataset=dict(type='DFineCocoDataset'))
-test_dataloader = val_dataloader
-
 # AdamW; the backbone at its own LR; no weight decay on the norms of the
 # encoder and decoder (L and X; N, S and M also spare their biases).
 optim_wrapper = dict(
@@ -192,8 +192,7 @@ test_cfg = dict(type='TestLoop')
 custom_hooks = [
     dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-4,
          gamma=1000, update_buffers=True, priority=49),
-    dict(type='PipelineSwitchHook', switch_epoch=stop_epoch,
-         switch_pipeline=train_pipeline_stage2),
+    dict(type='DFineModeSwitchHook', switch_pipeline=train_pipeline_stage2),
     dict(type='DFineInvalidLossHook'),
 ]  # fmt: skip
 default_hooks = dict(

@@ -33,6 +33,7 @@ model = dict(
 )
 
 # Recipe (dfine_spec.md §g.5): 160 epochs, augmentation stops at 148.
+stop_epoch = 148
 model.update(data_preprocessor=dict(batch_augments=None))  # no multi-scale
 optim_wrapper = dict(
     optimizer=dict(lr=0.0008, weight_decay=0.0001),
@@ -46,11 +47,4 @@ optim_wrapper = dict(
 )  # fmt: skip
 train_dataloader = dict(batch_size=32)
 train_cfg = dict(max_epochs=160)
-custom_hooks = [
-    dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-4,
-         gamma=1000, update_buffers=True, priority=49),
-    dict(type='PipelineSwitchHook', switch_epoch=148,
-         switch_pipeline={{_base_.train_pipeline_stage2}}),
-    dict(type='DFineInvalidLossHook'),
-]  # fmt: skip
 auto_scale_lr = dict(base_batch_size=128)

@@ -20,15 +20,14 @@ model = dict(
 )
 
 # Recipe (dfine_spec.md §g.5): 132 epochs, augmentation stops at 120.
+stop_epoch = 120
 model.update(
     data_preprocessor=dict(
         batch_augments=[
             dict(
                 type='DFineBatchMultiScaleResize',
-                scales=[480, 512, 544, 576, 608]
-                + [640] * 20
-                + [800, 768, 736, 704, 672],
-                stop_epoch=120,
+                base_size=640,
+                base_size_repeat=20,
             )
         ]
     )
@@ -45,11 +44,4 @@ optim_wrapper = dict(
 )  # fmt: skip
 train_dataloader = dict(batch_size=8)
 train_cfg = dict(max_epochs=132)
-custom_hooks = [
-    dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-4,
-         gamma=1000, update_buffers=True, priority=49),
-    dict(type='PipelineSwitchHook', switch_epoch=120,
-         switch_pipeline={{_base_.train_pipeline_stage2}}),
-    dict(type='DFineInvalidLossHook'),
-]  # fmt: skip
 auto_scale_lr = dict(base_batch_size=32)

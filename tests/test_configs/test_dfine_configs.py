@@ -45,8 +45,10 @@ def test_coco_recipe(variant):
     cfg = Config.fromfile(path)
     epochs, stop, lr, backbone_lr, per_gpu, repeat = COCO[variant]
     assert cfg.train_cfg.max_epochs == epochs
-    (switch,) = [h for h in cfg.custom_hooks if h.type == 'PipelineSwitchHook']
-    assert switch.switch_epoch == stop
+    (switch,) = [
+        h for h in cfg.custom_hooks if h.type == 'DFineModeSwitchHook'
+    ]
+    assert cfg.stop_epoch == stop and switch.get('stop_epoch') is None
     optim = cfg.optim_wrapper
     assert optim.type == 'AmpOptimWrapper'
     assert optim.clip_grad.max_norm == 0.1
@@ -63,9 +65,9 @@ def test_coco_recipe(variant):
     if repeat is None:
         assert augments is None
     else:
-        (resize,) = augments
-        assert resize.scales.count(640) == repeat
-        assert resize.stop_epoch == stop  # nearest interpolation (default)
+        (resize,) = augments  # stopped by the switch hook at stop_epoch
+        assert (resize.base_size, resize.base_size_repeat) == (640, repeat)
+        assert 'stop_epoch' not in resize  # nearest interpolation (default)
     # the strong augmentations are gone after the switch
     strong = {'DFinePhotometricDistort', 'Expand', 'RandomApply'}
     assert strong <= {t.type for t in cfg.train_pipeline}
@@ -80,3 +82,21 @@ def test_objects365_to_coco_remaps_the_class_heads():
         assert cfg.custom_hooks[0].type == 'DFineClassRemapHook'
         assert cfg.param_scheduler == []
         assert cfg.model.bbox_head.num_classes == 80
+
+
+def test_evaluation_resizes_to_640_without_keeping_the_ratio():
+    """As the original evaluates. (A second ``val_dataloader`` assignment
+    in the L base once replaced the first, so every COCO config evaluated
+    at mmdet's 1333x800 keep-ratio resize.)"""
+    for path in CONFIGS:
+        if 'synthetic' in path:
+            continue
+        cfg = Config.fromfile(path)
+        for split in ('val', 'test'):
+            loader = cfg[f'{split}_dataloader']
+            (resize,) = [
+                t for t in loader.dataset.pipeline if t.type == 'Resize'
+            ]
+            assert resize.scale == (640, 640), (path, split)
+            assert resize.keep_ratio is False, (path, split)
+            assert loader.batch_size == 8, (path, split)

@@ -79,6 +79,7 @@ def draw(model, image: str, out_path: str, topk: int) -> None:
         edge_std,
         weighting_function,
     )
+    from dfine_mm.visualization import edge_bands
 
     out, scores, meta = decode(model, image)
     decoder = model.decoder
@@ -117,21 +118,15 @@ def draw(model, image: str, out_path: str, topk: int) -> None:
         sd = (std[query] * std.new_tensor([w / sx, h / sy] * 2)).tolist()
         ax_img.add_patch(plt.Rectangle((x1, y1), bw / sx, bh / sy, fill=False,
                                        color=colour, lw=1.5))  # fmt: skip
-        # edge bands: +- one standard deviation around each edge, as
-        # (x, y, width, height) rectangles: left, top, right, bottom
-        x2, y2 = x1 + bw / sx, y1 + bh / sy
-        bands = (
-            (x1 - sd[0], y1, 2 * sd[0], bh / sy),
-            (x1, y1 - sd[1], bw / sx, 2 * sd[1]),
-            (x2 - sd[2], y1, 2 * sd[2], bh / sy),
-            (x1, y2 - sd[3], bw / sx, 2 * sd[3]),
-        )
-        for bx, by, bwidth, bheight in bands:
+        # edge bands: +- one standard deviation around each edge
+        box = torch.tensor([[x1, y1, x1 + bw / sx, y1 + bh / sy]])
+        for bx1, by1, bx2, by2 in edge_bands(box, torch.tensor([sd]))[0]:
             ax_img.add_patch(
                 plt.Rectangle(
-                    (bx, by), bwidth, bheight, color=colour, alpha=0.3, lw=0
+                    (float(bx1), float(by1)), float(bx2 - bx1),
+                    float(by2 - by1), color=colour, alpha=0.3, lw=0,
                 )
-            )
+            )  # fmt: skip
         name = classes[label] if label < len(classes) else str(label)
         ax_img.text(x1, y1 - 2, f'{row + 1}: {name} {score:.2f}',
                     color=colour, fontsize=8)  # fmt: skip

@@ -20,20 +20,7 @@ stop_epoch = 200
 num_classes = len(classes)
 metainfo = dict(classes=classes)
 
-model = dict(
-    bbox_head=dict(num_classes=num_classes),
-    data_preprocessor=dict(
-        batch_augments=[
-            dict(
-                type='DFineBatchMultiScaleResize',
-                scales=[480, 512, 544, 576, 608]
-                + [640] * 20
-                + [800, 768, 736, 704, 672],
-                stop_epoch=stop_epoch,
-            )
-        ]
-    ),
-)
+model = dict(bbox_head=dict(num_classes=num_classes))
 train_dataloader = dict(
     batch_size=16,
     dataset=dict(
@@ -66,10 +53,13 @@ optim_wrapper = dict(
     ]),
 )  # fmt: skip
 train_cfg = dict(max_epochs=max_epochs)
+# load_from = 'dfine_s_obj365.pth'  # any format; heads matched by class name
 custom_hooks = [
+    dict(type='DFineClassRemapHook'),
     dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-4,
          gamma=1000, update_buffers=True, priority=49),
-    dict(type='PipelineSwitchHook', switch_epoch=stop_epoch,
+    # stop_epoch above ends the strong augmentation and the multi-scale
+    dict(type='DFineModeSwitchHook',
          switch_pipeline={{_base_.train_pipeline_stage2}}),
     dict(type='DFineInvalidLossHook'),
 ]  # fmt: skip

@@ -1,7 +1,7 @@
 """Multi-scale training: resize each whole batch to a random square size."""
 
 import random
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch.nn.functional as F
 from mmdet.registry import MODELS
@@ -21,20 +21,35 @@ class DFineBatchMultiScaleResize(nn.Module):
     ``batch_augments``.
 
     Args:
-        scales (Sequence[int]): Candidate sides, each divisible by 32.
-            Repeating a side makes it more likely.
+        scales (Sequence[int], optional): Candidate sides, each divisible by
+            32. Repeating a side makes it more likely.
+        base_size (int, optional): Instead of ``scales``, the original's
+            list around ``base_size`` (:meth:`scales_from_base`).
+        base_size_repeat (int): Times ``base_size`` appears in that list.
+            Defaults to 3.
         stop_epoch (int): First (0-based) epoch without resizing. Defaults
-            to a very large number (never stop).
+            to a very large number (never stop); ``DFineModeSwitchHook``
+            sets it from the config's ``stop_epoch``.
         mode (str): Interpolation mode. Defaults to 'nearest'.
     """
 
     def __init__(
         self,
-        scales: Sequence[int],
+        scales: Optional[Sequence[int]] = None,
+        base_size: Optional[int] = None,
+        base_size_repeat: int = 3,
         stop_epoch: int = 10**9,
         mode: str = 'nearest',
     ) -> None:
         super().__init__()
+        if (scales is None) == (base_size is None):
+            raise ValueError(
+                'DFineBatchMultiScaleResize takes either scales (a list of '
+                'sides) or base_size (with base_size_repeat), not '
+                f'{"both" if scales is not None else "neither"}'
+            )
+        if scales is None:
+            scales = self.scales_from_base(base_size, base_size_repeat)
         bad = [s for s in scales if s % 32]
         if not scales or bad:
             raise ValueError(

@@ -1,0 +1,83 @@
+"""DFineModeSwitchHook: a child config's ``stop_epoch`` moves both the
+pipeline switch and the end of the batch multi-scale resize."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from helpers import REPO_ROOT, det_samples
+from mmdet.registry import HOOKS, MODELS
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+from mmengine.logging import MessageHub
+
+S_CONFIG = f'{REPO_ROOT}/configs/dfine/dfine-s_hgnetv2-b0_4xb8-132e_coco.py'
+
+
+def _runner(tmp_path, lines):
+    child = tmp_path / 'child.py'
+    child.write_text(f"_base_ = '{S_CONFIG}'\n" + lines)
+    cfg = Config.fromfile(str(child))
+    register_all_modules()
+    model = SimpleNamespace(
+        data_preprocessor=MODELS.build(cfg.model.data_preprocessor)
+    )
+    dataset = SimpleNamespace(pipeline='stage 1')
+    loader = SimpleNamespace(dataset=dataset, persistent_workers=False)
+    runner = SimpleNamespace(cfg=cfg, model=model, train_dataloader=loader,
+                             epoch=0, logger=SimpleNamespace(
+                                 info=lambda *a: None))  # fmt: skip
+    (hook_cfg,) = [h for h in cfg.custom_hooks
+                   if h.type == 'DFineModeSwitchHook']  # fmt: skip
+    return runner, HOOKS.build(hook_cfg)
+
+
+def _resized_side(runner, epoch):
+    MessageHub.get_current_instance().update_info('epoch', epoch)
+    (resize,) = runner.model.data_preprocessor.batch_augments
+    inputs = torch.zeros(2, 3, 64, 64)
+    out, _ = resize(inputs, det_samples([1, 1], 64, 64))
+    return out.shape[-1]
+
+
+def test_child_stop_epoch_moves_both_switches(tmp_path):
+    hub = MessageHub.get_current_instance()
+    epoch = hub.get_info('epoch')
+    try:
+        runner, hook = _runner(tmp_path, 'stop_epoch = 7\n')
+        hook.before_train(runner)
+        (resize,) = runner.model.data_preprocessor.batch_augments
+        assert hook.switch_epoch == 7 and resize.stop_epoch == 7
+        for e in (0, 6):
+            runner.epoch = e
+            hook.before_train_epoch(runner)
+            assert runner.train_dataloader.dataset.pipeline == 'stage 1'
+            assert _resized_side(runner, e) in resize.scales
+        runner.epoch = 7
+        hook.before_train_epoch(runner)
+        names = [
+            type(t).__name__
+            for t in runner.train_dataloader.dataset.pipeline.transforms
+        ]
+        assert 'DFinePhotometricDistort' not in names  # stage 2
+        assert 'Resize' in names
+        assert _resized_side(runner, 7) == 64  # multi-scale off
+    finally:
+        hub.update_info('epoch', epoch)
+
+
+def test_base_stop_epoch_and_multi_scale_list(tmp_path):
+    runner, hook = _runner(tmp_path, '')
+    hook.before_train(runner)
+    (resize,) = runner.model.data_preprocessor.batch_augments
+    assert hook.switch_epoch == 120 == resize.stop_epoch
+    # the original's list for S: 640 twenty times
+    assert resize.scales == ([480, 512, 544, 576, 608] + [640] * 20
+                             + [800, 768, 736, 704, 672])  # fmt: skip
+
+
+def test_missing_stop_epoch_is_an_error():
+    hook = HOOKS.build(dict(type='DFineModeSwitchHook', switch_pipeline=[]))
+    runner = SimpleNamespace(cfg=Config({}), model=None)
+    with pytest.raises(ValueError, match='stop_epoch'):
+        hook.before_train(runner)
