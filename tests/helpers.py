@@ -124,3 +124,33 @@ class MMEngineLogRecords(logging.Handler):
 
     def __exit__(self, *exc) -> None:
         self.logger.removeHandler(self)
+
+
+def load_script(relative_path: str):
+    """Import a script of the repository (e.g. ``'tools/infer.py'``) as a
+    module, to call its ``main(argv)``."""
+    import importlib.util
+
+    path = osp.join(REPO_ROOT, relative_path)
+    name = 'script_' + osp.splitext(relative_path)[0].replace('/', '_')
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def save_transformers_dfine(folder, variant: str, num_labels: int) -> None:
+    """Write a transformers ``DFineForObjectDetection`` of ``variant`` as
+    ``folder/model.safetensors``, as real files store it (tied weights
+    once)."""
+    from safetensors.torch import save_file
+
+    from dfine_mm.testing import build_transformers_dfine
+
+    reference = build_transformers_dfine(variant, num_labels=num_labels)
+    state = {
+        k: v.contiguous()
+        for k, v in reference.state_dict().items()
+        if not k.startswith(('class_embed', 'bbox_embed'))
+    }
+    save_file(state, osp.join(str(folder), 'model.safetensors'))

@@ -173,11 +173,17 @@ optim_wrapper = dict(
                    weight_decay=weight_decay),
     clip_grad=dict(max_norm=0.1, norm_type=2),
     constructor='DFineOptimWrapperConstructor',
-    paramwise_cfg=dict(groups=[
-        dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$', lr=backbone_lr),
-        dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn)).*$',
-             weight_decay=0.0),
-    ]),
+    # groups keyed by name: a child changes one, e.g.
+    # paramwise_cfg=dict(groups=dict(backbone=dict(lr=1e-5)))
+    paramwise_cfg=dict(groups=dict(
+        backbone=dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$',
+                      lr=backbone_lr),
+        # empty for L and X, whose backbone norms are frozen
+        backbone_norm=dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$',
+                           lr=backbone_lr, weight_decay=0.0),
+        norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn)).*$',
+                  weight_decay=0.0),
+    )),
 )  # fmt: skip
 # linear warm-up over 500 iterations, then constant
 param_scheduler = [

@@ -34,13 +34,12 @@ model.update(
 )
 optim_wrapper = dict(
     optimizer=dict(lr=0.0002, weight_decay=0.0001),
-    paramwise_cfg=dict(groups=[
-        dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$', lr=2e-05),
-        dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$', lr=2e-05,
-             weight_decay=0.0),
-        dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$',
-             weight_decay=0.0),
-    ]),
+    paramwise_cfg=dict(groups=dict(
+        backbone=dict(lr=2e-05),
+        backbone_norm=dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$',
+                           lr=2e-05, weight_decay=0.0),
+        norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$'),
+    )),
 )  # fmt: skip
 train_dataloader = dict(batch_size=8)
 train_cfg = dict(max_epochs=132)

@@ -88,9 +88,10 @@ optim_wrapper = dict(
                    weight_decay=1e-4),
     clip_grad=dict(max_norm=0.1, norm_type=2),
     constructor='DFineOptimWrapperConstructor',
-    paramwise_cfg=dict(groups=[
-        dict(pattern=r'(?:norm|bn|bias)', weight_decay=0.0),
-    ]),
+    # one LR; no weight decay on norms and biases
+    paramwise_cfg=dict(groups=dict(
+        norm=dict(pattern=r'(?:norm|bn|bias)', weight_decay=0.0),
+    )),
 )  # fmt: skip
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,

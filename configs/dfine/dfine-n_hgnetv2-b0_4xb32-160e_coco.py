@@ -37,13 +37,12 @@ stop_epoch = 148
 model.update(data_preprocessor=dict(batch_augments=None))  # no multi-scale
 optim_wrapper = dict(
     optimizer=dict(lr=0.0008, weight_decay=0.0001),
-    paramwise_cfg=dict(groups=[
-        dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$', lr=0.0004),
-        dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$', lr=0.0004,
-             weight_decay=0.0),
-        dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$',
-             weight_decay=0.0),
-    ]),
+    paramwise_cfg=dict(groups=dict(
+        backbone=dict(lr=0.0004),
+        backbone_norm=dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$',
+                           lr=0.0004, weight_decay=0.0),
+        norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$'),
+    )),
 )  # fmt: skip
 train_dataloader = dict(batch_size=32)
 train_cfg = dict(max_epochs=160)

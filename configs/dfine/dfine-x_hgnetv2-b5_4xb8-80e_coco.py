@@ -31,11 +31,7 @@ model.update(
 )
 optim_wrapper = dict(
     optimizer=dict(lr=0.00025, weight_decay=0.000125),
-    paramwise_cfg=dict(groups=[
-        dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$', lr=2.5e-06),
-        dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn)).*$',
-             weight_decay=0.0),
-    ]),
+    paramwise_cfg=dict(groups=dict(backbone=dict(lr=2.5e-06))),
 )  # fmt: skip
 train_dataloader = dict(batch_size=8)
 train_cfg = dict(max_epochs=80)

@@ -34,10 +34,21 @@ def _scales(aug):
     return below + [base] * repeat + above
 
 
-def _groups(groups):
+BACKBONE_NORM = r'^(?=.*backbone)(?=.*norm|bn).*$'
+
+
+def _groups(groups, frozen_backbone_norms):
+    """The parameter groups in order; a backbone-norm group is left out
+    where the backbone's norms are frozen (no parameter can join it;
+    test_resolved_configs.py checks that on the models)."""
     if isinstance(groups, dict):
         groups = list(groups.values())
-    return [dict(g) for g in groups]
+    return [
+        dict(g)
+        for g in groups
+        if g is not None
+        and not (frozen_backbone_norms and g['pattern'] == BACKBONE_NORM)
+    ]
 
 
 def resolve(path):
@@ -72,7 +83,10 @@ def resolve(path):
         val_pipeline=cfg['val_dataloader']['dataset']['pipeline'],
         test_pipeline=cfg['test_dataloader']['dataset']['pipeline'],
         optim_wrapper=optim,
-        param_groups=_groups(paramwise.get('groups', [])),
+        param_groups=_groups(
+            paramwise.get('groups', []),
+            model.get('backbone', {}).get('freeze_norm', False),
+        ),
         hooks=hooks,
         default_hooks=cfg.get('default_hooks'),
         param_scheduler=cfg.get('param_scheduler'),

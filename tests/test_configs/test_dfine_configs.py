@@ -53,7 +53,7 @@ def test_coco_recipe(variant):
     assert optim.type == 'AmpOptimWrapper'
     assert optim.clip_grad.max_norm == 0.1
     assert optim.optimizer.lr == lr
-    assert optim.paramwise_cfg.groups[0].lr == backbone_lr
+    assert optim.paramwise_cfg.groups.backbone.lr == backbone_lr
     assert cfg.train_dataloader.batch_size == per_gpu
     assert cfg.auto_scale_lr.base_batch_size == 4 * per_gpu
     warmup = cfg.param_scheduler[0]

@@ -34,3 +34,35 @@ def test_config_means_what_it_meant(path, snapshot):
     new, old = resolve(path), snapshot[path]
     changed = [key for key in old if new.get(key) != old[key]]
     assert not changed, f'{path}: {changed} differ from the snapshot'
+
+
+def test_frozen_backbone_norms_leave_their_group_empty():
+    """What resolve() assumes: where a backbone's norms are frozen (L, X),
+    no trainable parameter matches the backbone-norm group."""
+    import re
+
+    from test_configs.resolved import BACKBONE_NORM
+
+    from dfine_mm.converters.dfine import build_variant_model
+
+    for variant in ('l', 'x'):
+        model = build_variant_model(variant)
+        names = [n for n, p in model.named_parameters() if p.requires_grad]
+        assert not [n for n in names if re.findall(BACKBONE_NORM, n)]
+
+
+def test_a_child_changes_one_parameter_group(tmp_path):
+    """Setting the backbone LR in a child changes that group only."""
+    base = osp.join(REPO_ROOT, 'configs', 'dfine',
+                    'dfine-s_hgnetv2-b0_4xb8-132e_coco.py')  # fmt: skip
+    child = tmp_path / 'child.py'
+    child.write_text(
+        f"_base_ = '{base}'\n"
+        'optim_wrapper = dict(paramwise_cfg=dict(groups=dict(\n'
+        '    backbone=dict(lr=3e-5))))\n'
+    )
+    old = resolve(osp.relpath(base, REPO_ROOT))['param_groups']
+    new = resolve(str(child))['param_groups']
+    assert new[0]['lr'] == 3e-5 and old[0]['lr'] == 1e-4
+    assert new[0]['pattern'] == old[0]['pattern']
+    assert new[1:] == old[1:]

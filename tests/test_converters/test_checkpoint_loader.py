@@ -1,12 +1,11 @@
 """Official, DEIM, transformers and dfine_mm checkpoints load through
 mmengine's own entry points without a conversion step."""
 
-import importlib.util
 import os.path as osp
 
 import pytest
 import torch
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, load_script, save_transformers_dfine
 from mmdet.apis import init_detector
 from mmengine.runner import load_checkpoint
 
@@ -15,14 +14,10 @@ from dfine_mm.converters.dfine import build_variant_model, variant_config_path
 
 DATA = osp.join(REPO_ROOT, 'tests', 'data')
 OFFICIAL_N = osp.join(DATA, 'official_n', 'official_n_perturbed.pth')
-TOOL = osp.join(REPO_ROOT, 'tools', 'model_converters', 'dfine_to_mmdet.py')
 
 
 def _converter():
-    spec = importlib.util.spec_from_file_location('dfine_to_mmdet', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/model_converters/dfine_to_mmdet.py')
 
 
 def _outputs(model):
@@ -65,18 +60,8 @@ def test_official_and_deim_files_load_like_the_converted(
 
 def test_transformers_files_load_like_the_converted(tmp_path):
     pytest.importorskip('transformers')
-    from safetensors.torch import save_file
-
-    from dfine_mm.testing import build_transformers_dfine
-
-    reference = build_transformers_dfine('n', num_labels=80)
-    state = {
-        k: v.contiguous()
-        for k, v in reference.state_dict().items()
-        if not k.startswith(('class_embed', 'bbox_embed'))
-    }
     (tmp_path / 'hf').mkdir()
-    save_file(state, str(tmp_path / 'hf' / 'model.safetensors'))
+    save_transformers_dfine(tmp_path / 'hf', 'n', num_labels=80)
     converted = str(tmp_path / 'converted.pth')
     assert _converter().main([str(tmp_path / 'hf'), converted]) == 0
     config = variant_config_path('n')

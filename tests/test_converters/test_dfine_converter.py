@@ -1,11 +1,11 @@
 """The checkpoint converter: official and transformers layouts, train and
 deploy keys, variant detection and mismatch errors, the CLI."""
 
-import importlib.util
 import os.path as osp
 
 import pytest
 import torch
+from helpers import load_script, save_transformers_dfine
 from scipy.optimize import linear_sum_assignment
 
 from dfine_mm.converters.dfine import (
@@ -19,7 +19,6 @@ from dfine_mm.converters.dfine import (
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DATA = osp.join(REPO_ROOT, 'tests', 'data')
-TOOL = osp.join(REPO_ROOT, 'tools', 'model_converters', 'dfine_to_mmdet.py')
 DTYPES = dict(float32=torch.float32, int64=torch.int64, bool=torch.bool)
 
 
@@ -40,10 +39,7 @@ def official_layout(variant, deploy=False):
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location('dfine_to_mmdet', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/model_converters/dfine_to_mmdet.py')
 
 
 @pytest.mark.parametrize('variant', ['n', 's', 'm', 'l', 'x'])
@@ -118,22 +114,9 @@ def test_cli_summary_and_ema_wrapper(tmp_path, capsys):
 
 
 def test_transformers_safetensors_file_and_directory(tmp_path):
-    from safetensors.torch import save_file
-
     pytest.importorskip('transformers')
-    from dfine_mm.testing import (
-        build_transformers_dfine,
-    )
-
-    reference = build_transformers_dfine('n', num_labels=3)
-    # tied weights are stored once in real files
-    state = {
-        k: v.contiguous()
-        for k, v in reference.state_dict().items()
-        if not k.startswith(('class_embed', 'bbox_embed'))
-    }
     (tmp_path / 'hf').mkdir()
-    save_file(state, str(tmp_path / 'hf' / 'model.safetensors'))
+    save_transformers_dfine(tmp_path / 'hf', 'n', num_labels=3)
     for src in (tmp_path / 'hf', tmp_path / 'hf' / 'model.safetensors'):
         loaded = read_source_state_dict(str(src))
         converted, source = convert_dfine_state_dict(loaded)

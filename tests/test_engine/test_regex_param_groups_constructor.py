@@ -59,3 +59,36 @@ def test_unknown_paramwise_keys_are_rejected():
     )
     with pytest.raises(ValueError, match='bypass_duplicate'):
         constructor(torch.nn.Linear(2, 2))
+
+
+def _sizes(groups_cfg):
+    import torch
+
+    constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(
+        dict(
+            type='DFineOptimWrapperConstructor',
+            optim_wrapper_cfg=dict(
+                type='OptimWrapper', optimizer=dict(type='SGD', lr=1.0)
+            ),
+            paramwise_cfg=dict(groups=groups_cfg),
+        )
+    )
+    model = torch.nn.Module()
+    model.backbone = torch.nn.Linear(2, 2)
+    model.head = torch.nn.Linear(2, 2)
+    groups = constructor(model).optimizer.param_groups
+    return [(len(g['params']), g['lr']) for g in groups]
+
+
+def test_groups_keyed_by_name():
+    named = dict(
+        backbone=dict(pattern='backbone', lr=0.1),
+        bias=dict(pattern='bias', lr=0.5),
+    )
+    # backbone weight + bias at 0.1, the head's bias at 0.5, its weight
+    # in the default group
+    assert _sizes(named) == [(2, 0.1), (1, 0.5), (1, 1.0)]
+    assert _sizes(list(named.values())) == _sizes(named)
+    assert _sizes(dict(named, bias=None)) == [(2, 0.1), (2, 1.0)]
+    with pytest.raises(ValueError, match=r"\['bias'\] have no pattern"):
+        _sizes(dict(named, bias=dict(lr=0.5)))

@@ -3,7 +3,6 @@ synthetic data set with a tiny budget (the config edits a user makes, plus
 ``--cfg-options`` that shrink the run)."""
 
 import glob
-import importlib.util
 import json
 import os.path as osp
 import re
@@ -12,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import torch
-from helpers import REPO_ROOT, cli_options
+from helpers import REPO_ROOT, cli_options, load_script
 
 MARKER = 'tests/test_tools/test_finetune_walkthrough.py runs these commands'
 TEMPLATE = 'configs/dfine/custom/dfine-s_hgnetv2-b0_4xb16-220e_custom.py'
@@ -47,11 +46,7 @@ def readme_commands():
 
 
 def run_tool(script, argv):
-    path = osp.join(REPO_ROOT, script)
-    spec = importlib.util.spec_from_file_location('walkthrough_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main(argv)
+    return load_script(script).main(argv)
 
 
 def objects365_checkpoint(path):

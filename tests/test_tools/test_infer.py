@@ -2,7 +2,6 @@
 checkpoint: annotated outputs, a valid video, COCO results, bad inputs."""
 
 import glob
-import importlib.util
 import json
 import os.path as osp
 import shutil
@@ -11,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import DEMO_CONFIG, REPO_ROOT, MMEngineLogRecords
+from helpers import DEMO_CONFIG, MMEngineLogRecords, load_script
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
@@ -23,11 +22,7 @@ FPS, SIZE, FRAMES = 10, (96, 80), 20  # a 2-second video
 
 
 def load_tool():
-    path = osp.join(REPO_ROOT, 'tools', 'infer.py')
-    spec = importlib.util.spec_from_file_location('tool_infer', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/infer.py')
 
 
 @pytest.fixture(scope='module')

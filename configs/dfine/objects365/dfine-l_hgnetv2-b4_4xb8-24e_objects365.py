@@ -48,11 +48,7 @@ val_evaluator = dict(ann_file=data_root + 'annotations/zhiyuan_objv2_val.json')
 test_evaluator = val_evaluator
 optim_wrapper = dict(
     optimizer=dict(lr=0.00025, weight_decay=0.000125),
-    paramwise_cfg=dict(groups=[
-        dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$', lr=1.25e-05),
-        dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn)).*$',
-             weight_decay=0.0),
-    ]),
+    paramwise_cfg=dict(groups=dict(backbone=dict(lr=1.25e-05))),
 )  # fmt: skip
 train_cfg = dict(max_epochs=24)
 custom_hooks = [

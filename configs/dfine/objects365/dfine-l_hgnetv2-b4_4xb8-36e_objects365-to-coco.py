@@ -23,11 +23,7 @@ model = dict(
 )
 optim_wrapper = dict(
     optimizer=dict(lr=0.00025, weight_decay=0.000125),
-    paramwise_cfg=dict(groups=[
-        dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$', lr=1.25e-05),
-        dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn)).*$',
-             weight_decay=0.0),
-    ]),
+    paramwise_cfg=dict(groups=dict(backbone=dict(lr=1.25e-05))),
 )  # fmt: skip
 param_scheduler = []  # constant LR, no warm-up
 train_cfg = dict(max_epochs=36)

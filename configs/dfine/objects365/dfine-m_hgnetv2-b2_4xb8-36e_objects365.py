@@ -48,13 +48,12 @@ val_evaluator = dict(ann_file=data_root + 'annotations/zhiyuan_objv2_val.json')
 test_evaluator = val_evaluator
 optim_wrapper = dict(
     optimizer=dict(lr=0.00025, weight_decay=0.000125),
-    paramwise_cfg=dict(groups=[
-        dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$', lr=2.5e-05),
-        dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$', lr=2.5e-05,
-             weight_decay=0.0),
-        dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$',
-             weight_decay=0.0),
-    ]),
+    paramwise_cfg=dict(groups=dict(
+        backbone=dict(lr=2.5e-05),
+        backbone_norm=dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$',
+                           lr=2.5e-05, weight_decay=0.0),
+        norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$'),
+    )),
 )  # fmt: skip
 train_cfg = dict(max_epochs=36)
 custom_hooks = [

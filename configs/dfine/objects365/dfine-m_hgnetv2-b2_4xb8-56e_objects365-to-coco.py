@@ -23,13 +23,12 @@ model = dict(
 )
 optim_wrapper = dict(
     optimizer=dict(lr=0.00025, weight_decay=0.000125),
-    paramwise_cfg=dict(groups=[
-        dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$', lr=2.5e-05),
-        dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$', lr=2.5e-05,
-             weight_decay=0.0),
-        dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$',
-             weight_decay=0.0),
-    ]),
+    paramwise_cfg=dict(groups=dict(
+        backbone=dict(lr=2.5e-05),
+        backbone_norm=dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$',
+                           lr=2.5e-05, weight_decay=0.0),
+        norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$'),
+    )),
 )  # fmt: skip
 param_scheduler = []  # constant LR, no warm-up
 train_cfg = dict(max_epochs=56)

@@ -36,13 +36,12 @@ val_evaluator = dict(ann_file=data_root + 'annotations/zhiyuan_objv2_val.json')
 test_evaluator = val_evaluator
 optim_wrapper = dict(
     optimizer=dict(lr=0.0008, weight_decay=0.0001),
-    paramwise_cfg=dict(groups=[
-        dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$', lr=0.0004),
-        dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$', lr=0.0004,
-             weight_decay=0.0),
-        dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$',
-             weight_decay=0.0),
-    ]),
+    paramwise_cfg=dict(groups=dict(
+        backbone=dict(lr=0.0004),
+        backbone_norm=dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$',
+                           lr=0.0004, weight_decay=0.0),
+        norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$'),
+    )),
 )  # fmt: skip
 train_cfg = dict(max_epochs=48)
 custom_hooks = [

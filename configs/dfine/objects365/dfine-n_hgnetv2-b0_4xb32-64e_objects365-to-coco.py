@@ -11,13 +11,12 @@ load_from = None  # set to the (converted) Objects365 checkpoint
 model = dict(data_preprocessor=dict(batch_augments=None))
 optim_wrapper = dict(
     optimizer=dict(lr=0.0008, weight_decay=0.0001),
-    paramwise_cfg=dict(groups=[
-        dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$', lr=0.0004),
-        dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$', lr=0.0004,
-             weight_decay=0.0),
-        dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$',
-             weight_decay=0.0),
-    ]),
+    paramwise_cfg=dict(groups=dict(
+        backbone=dict(lr=0.0004),
+        backbone_norm=dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$',
+                           lr=0.0004, weight_decay=0.0),
+        norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$'),
+    )),
 )  # fmt: skip
 param_scheduler = []  # constant LR, no warm-up
 train_cfg = dict(max_epochs=64)

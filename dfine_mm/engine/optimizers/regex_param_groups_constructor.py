@@ -13,23 +13,27 @@ from torch import nn
 class DFineOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """Parameter groups as the original D-FINE recipe defines them.
 
-    ``paramwise_cfg = dict(groups=[dict(pattern=REGEX, lr=..., ...), ...])``
-    puts every trainable parameter into the first group whose pattern
-    matches its name (``re.findall``, i.e. anywhere in the name, as the
-    original does); the rest use the optimizer's defaults. Each group may
-    set ``lr`` and ``weight_decay`` (absolute values) or ``lr_mult`` and
-    ``decay_mult`` (relative to the defaults). The group sizes are logged.
+    ``paramwise_cfg = dict(groups=dict(NAME=dict(pattern=REGEX, lr=...),
+    ...))`` puts every trainable parameter into the first group whose
+    pattern matches its name (``re.findall``, i.e. anywhere in the name, as
+    the original does); the rest use the optimizer's defaults. Each group
+    may set ``lr`` and ``weight_decay`` (absolute values) or ``lr_mult`` and
+    ``decay_mult`` (relative to the defaults). Keyed by name, a child config
+    changes one group (``groups=dict(backbone=dict(lr=1e-5))``) or drops it
+    (``NAME=None``); a list of groups (unnamed) works too. The group sizes
+    are logged.
 
     Example (D-FINE-S): the backbone at half the LR, no weight decay on
     the norms and biases of the rest::
 
-        paramwise_cfg=dict(groups=[
-            dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$', lr=1e-4),
-            dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$', lr=1e-4,
-                 weight_decay=0.0),
-            dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$',
-                 weight_decay=0.0),
-        ])
+        paramwise_cfg=dict(groups=dict(
+            backbone=dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$',
+                          lr=1e-4),
+            backbone_norm=dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$',
+                               lr=1e-4, weight_decay=0.0),
+            norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$',
+                      weight_decay=0.0),
+        ))
     """
 
     def add_params(
@@ -49,6 +53,19 @@ class DFineOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 f'DFineOptimWrapperConstructor takes only paramwise_cfg.'
                 f'groups, got also {sorted(unknown)}'
             )
+        named = (
+            list(groups_cfg.items())
+            if isinstance(groups_cfg, dict)
+            else [(str(i), g) for i, g in enumerate(groups_cfg)]
+        )
+        named = [(name, g) for name, g in named if g is not None]
+        missing = [name for name, g in named if 'pattern' not in g]
+        if missing:
+            raise ValueError(
+                f'paramwise_cfg.groups {missing} have no pattern (a child '
+                'config can change a group of its base only by its name)'
+            )
+        groups_cfg = [g for _, g in named]
         patterns = [re.compile(g['pattern']) for g in groups_cfg]
         groups: List[Dict] = [
             dict(params=[], **self._group_options(g)) for g in groups_cfg
@@ -69,7 +86,7 @@ class DFineOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             counts[index][1] += param.numel()
         for index, (tensors, numel) in enumerate(counts):
             label = (
-                groups_cfg[index]['pattern']
+                f'{named[index][0]}: {groups_cfg[index]["pattern"]}'
                 if index < len(groups)
                 else 'default'
             )
