@@ -32,6 +32,11 @@ for det in ('dino', 'deformable_detr', 'dfine'):
     NEIGHBOURS[det, 'fdr_fgl', 'golsd'] = {
         'model.bbox_head.loss_ddf', 'model.bbox_head.union_matching'
     }  # fmt: skip
+# the D-FINE diagnosis arms take GO-LSD apart
+NEIGHBOURS['dfine', 'golsd_no_ddf', 'golsd'] = {'model.bbox_head.loss_ddf'}
+NEIGHBOURS['dfine', 'golsd_no_union', 'golsd'] = {
+    'model.bbox_head.union_matching'
+}
 NEIGHBOURS['deformable_detr', 'plain', 'fdr'] = set(
     NEIGHBOURS['dino', 'plain', 'fdr']
 )
@@ -170,6 +175,9 @@ def test_unknown_names_list_the_valid_ones(capsys):
     with pytest.raises(SystemExit):
         ablation.parse_args(['--detectors', 'detr'])
     assert 'dino, deformable_detr, dfine' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ablation.parse_args(['--detectors', 'dino', '--arms', 'golsd_no_ddf'])
+    assert "exists only for ['dfine']" in capsys.readouterr().err
 
 
 def test_a_failed_run_is_recorded_and_the_others_go_on(tmp_path, monkeypatch):

@@ -15,6 +15,8 @@ from typing import Dict
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ARMS = ('plain', 'fdr', 'fdr_fgl', 'golsd')
+#: D-FINE only: GO-LSD taken apart, to diagnose the golsd arm
+DIAGNOSIS_ARMS = ('golsd_no_ddf', 'golsd_no_union')
 
 
 def _cfg(*parts: str) -> str:
@@ -43,6 +45,12 @@ DETECTORS: Dict[str, Dict[str, str]] = dict(
         fdr=_cfg('dfine', 'ablation', DFINE_ARM.format('-fdr')),
         fdr_fgl=_cfg('dfine', 'ablation', DFINE_ARM.format('-fdr-fgl')),
         golsd=_cfg('dfine', DFINE_ARM.format('')),
+        golsd_no_ddf=_cfg(
+            'dfine', 'ablation', DFINE_ARM.format('-golsd-no-ddf')
+        ),
+        golsd_no_union=_cfg(
+            'dfine', 'ablation', DFINE_ARM.format('-golsd-no-union')
+        ),
     ),
 )
 

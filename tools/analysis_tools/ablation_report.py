@@ -21,7 +21,9 @@ from typing import Dict, List, Sequence, Tuple
 DETECTOR_NAMES = dict(dino='DINO', deformable_detr='Deformable-DETR',
                       dfine='D-FINE-N')  # fmt: skip
 ARM_NAMES = dict(plain='plain', fdr='+ FDR', fdr_fgl='+ FDR + FGL',
-                 golsd='+ FDR + GO-LSD')  # fmt: skip
+                 golsd='+ FDR + GO-LSD',
+                 golsd_no_ddf='GO-LSD without DDF',
+                 golsd_no_union='GO-LSD without union')  # fmt: skip
 
 
 def mean_std(values: Sequence[float]) -> Tuple[float, float]:

@@ -54,6 +54,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from ablation_protocol import (  # noqa: E402
     ARMS,
     DETECTORS,
+    DIAGNOSIS_ARMS,
     ROOT,
     load_arm_config,
     make_data,
@@ -134,9 +135,15 @@ def parse_args(argv=None) -> argparse.Namespace:
             parser.error(f'unknown detector {name!r}; valid detectors: '
                          f'{", ".join(DETECTORS)}')  # fmt: skip
     for name in args.arms:
-        if name not in ARMS:
+        if name not in ARMS + DIAGNOSIS_ARMS:
             parser.error(f'unknown arm {name!r}; valid arms: '
-                         f'{", ".join(ARMS)}')  # fmt: skip
+                         f'{", ".join(ARMS)} (D-FINE diagnosis: '
+                         f'{", ".join(DIAGNOSIS_ARMS)})')  # fmt: skip
+        hosts = [d for d in DETECTORS if name in DETECTORS[d]]
+        for detector in args.detectors:
+            if detector not in hosts:
+                parser.error(f'arm {name!r} exists only for {hosts}, not '
+                             f'{detector!r}')  # fmt: skip
     return args
 
 
@@ -298,7 +305,7 @@ def collect(args, protocol: dict, done: List[dict]) -> List[dict]:
             if 'error' not in run or _key(run) not in runs:
                 runs[_key(run)] = run
     order = {name: i for i, name in enumerate(DETECTORS)}
-    arm_order = {name: i for i, name in enumerate(ARMS)}
+    arm_order = {name: i for i, name in enumerate(ARMS + DIAGNOSIS_ARMS)}
     return sorted(
         runs.values(),
         key=lambda r: (order[r['detector']], arm_order[r['arm']], r['seed']),
