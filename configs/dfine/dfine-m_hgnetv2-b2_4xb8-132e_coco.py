@@ -1,46 +1,19 @@
 # D-FINE-M: HGNetV2-B2 with learnable affine blocks, 4 decoder layers
 # (COCO AP 52.3 published).
-_base_ = './dfine-l_hgnetv2-b4_4xb8-80e_coco.py'
-
-model = dict(
-    backbone=dict(
-        # ImageNet weights: python tools/model_converters/dfine_to_mmdet.py
-        #   PPHGNetV2_B2_stage1.pth checkpoints/hgnetv2_b2_imagenet.pth
-        init_cfg=dict(
-            type='Pretrained', checkpoint='checkpoints/hgnetv2_b2_imagenet.pth'
-        ),
-        arch='B2',
-        use_lab=True,
-        frozen_stages=-1,
-        freeze_norm=False,
-    ),
-    neck=dict(in_channels=(384, 768, 1536), expansion=1.0, depth_mult=0.67),
-    decoder=dict(num_layers=4),
-    bbox_head=dict(num_pred_layer=4),
-)
+_base_ = [
+    '../_base_/models/dfine-m_hgnetv2-b2.py',
+    '../_base_/datasets/coco_dfine.py',
+    '../_base_/schedules/dfine_recipe.py',
+]
 
 # Recipe (dfine_spec.md §g.5): 132 epochs, augmentation stops at 120.
 stop_epoch = 120
-model.update(
-    data_preprocessor=dict(
-        batch_augments=[
-            dict(
-                type='DFineBatchMultiScaleResize',
-                base_size=640,
-                base_size_repeat=6,
-            )
-        ]
-    )
-)
 optim_wrapper = dict(
     optimizer=dict(lr=0.0002, weight_decay=0.0001),
     paramwise_cfg=dict(groups=dict(
         backbone=dict(lr=2e-05),
-        backbone_norm=dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$',
-                           lr=2e-05, weight_decay=0.0),
+        # no weight decay on the biases either
         norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$'),
     )),
 )  # fmt: skip
-train_dataloader = dict(batch_size=8)
 train_cfg = dict(max_epochs=132)
-auto_scale_lr = dict(base_batch_size=32)

@@ -37,17 +37,16 @@ def _scales(aug):
 BACKBONE_NORM = r'^(?=.*backbone)(?=.*norm|bn).*$'
 
 
-def _groups(groups, frozen_backbone_norms):
-    """The parameter groups in order; a backbone-norm group is left out
-    where the backbone's norms are frozen (no parameter can join it;
-    test_resolved_configs.py checks that on the models)."""
+def _groups(groups):
+    """The parameter groups in order, without the backbone-norm group of
+    the original's N / S / M configs: its regex matches no parameter of any
+    D-FINE variant (test_resolved_configs.py checks that on the models)."""
     if isinstance(groups, dict):
         groups = list(groups.values())
     return [
         dict(g)
         for g in groups
-        if g is not None
-        and not (frozen_backbone_norms and g['pattern'] == BACKBONE_NORM)
+        if g is not None and g['pattern'] != BACKBONE_NORM
     ]
 
 
@@ -62,20 +61,45 @@ def resolve(path):
             epoch = hook.get('switch_epoch', hook.get('stop_epoch'))
             if epoch is None:
                 epoch = cfg['stop_epoch']
-            switch = dict(epoch=epoch, pipeline=hook['switch_pipeline'])
+            pipeline = hook.get('switch_pipeline')
+            if pipeline is None:
+                pipeline = cfg['train_pipeline_stage2']
+            switch = dict(epoch=epoch, pipeline=pipeline)
             continue
         hooks.append(hook)
     augments = model['data_preprocessor'].pop('batch_augments', None) or []
     multi_scale = []
     for aug in augments:
         stop = aug.get('stop_epoch')
-        if stop is None and switch is not None:
-            stop = switch['epoch']  # the mode-switch hook sets it
+        if stop is None:  # the mode-switch hook sets it, else the default
+            stop = switch['epoch'] if switch is not None else 10**9
         multi_scale.append(dict(type=aug['type'], scales=_scales(aug),
                                 stop_epoch=stop))  # fmt: skip
     optim = copy.deepcopy(cfg.get('optim_wrapper', {}))
     paramwise = optim.pop('paramwise_cfg', {})
+    loaders = {}
+    for split in ('train', 'val', 'test'):
+        loader = copy.deepcopy(cfg[f'{split}_dataloader'])
+        loader['dataset'].pop('pipeline', None)
+        loaders[split] = loader
     out = dict(
+        dataloaders=loaders,
+        evaluators=[cfg.get('val_evaluator'), cfg.get('test_evaluator')],
+        runtime={
+            k: cfg.get(k)
+            for k in (
+                'custom_imports',
+                'default_scope',
+                'env_cfg',
+                'log_processor',
+                'visualizer',
+                'log_level',
+                'resume',
+                'randomness',
+                'val_cfg',
+                'test_cfg',
+            )
+        },
         model=model,
         multi_scale=multi_scale,
         train_pipeline=cfg['train_dataloader']['dataset'].get('pipeline'),
@@ -83,10 +107,7 @@ def resolve(path):
         val_pipeline=cfg['val_dataloader']['dataset']['pipeline'],
         test_pipeline=cfg['test_dataloader']['dataset']['pipeline'],
         optim_wrapper=optim,
-        param_groups=_groups(
-            paramwise.get('groups', []),
-            model.get('backbone', {}).get('freeze_norm', False),
-        ),
+        param_groups=_groups(paramwise.get('groups', [])),
         hooks=hooks,
         default_hooks=cfg.get('default_hooks'),
         param_scheduler=cfg.get('param_scheduler'),

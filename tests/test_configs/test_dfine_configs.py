@@ -72,7 +72,9 @@ def test_coco_recipe(variant):
     # the strong augmentations are gone after the switch
     strong = {'DFinePhotometricDistort', 'Expand', 'RandomApply'}
     assert strong <= {t.type for t in cfg.train_pipeline}
-    assert not strong & {t.type for t in switch.switch_pipeline}
+    # the hook switches to the config's train_pipeline_stage2
+    assert switch.get('switch_pipeline') is None
+    assert not strong & {t.type for t in cfg.train_pipeline_stage2}
 
 
 def test_objects365_to_coco_remaps_the_class_heads():

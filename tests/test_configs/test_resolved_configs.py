@@ -36,16 +36,16 @@ def test_config_means_what_it_meant(path, snapshot):
     assert not changed, f'{path}: {changed} differ from the snapshot'
 
 
-def test_frozen_backbone_norms_leave_their_group_empty():
-    """What resolve() assumes: where a backbone's norms are frozen (L, X),
-    no trainable parameter matches the backbone-norm group."""
+def test_the_backbone_norm_group_is_empty_for_every_variant():
+    """What resolve() assumes: the original's backbone-norm regex matches
+    no trainable parameter of any D-FINE variant."""
     import re
 
     from test_configs.resolved import BACKBONE_NORM
 
     from dfine_mm.converters.dfine import build_variant_model
 
-    for variant in ('l', 'x'):
+    for variant in ('n', 's', 'm', 'l', 'x'):
         model = build_variant_model(variant)
         names = [n for n, p in model.named_parameters() if p.requires_grad]
         assert not [n for n in names if re.findall(BACKBONE_NORM, n)]

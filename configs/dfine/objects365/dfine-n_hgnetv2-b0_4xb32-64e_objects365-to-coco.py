@@ -5,26 +5,20 @@
 # dfine-n_hgnetv2-b0_4xb32-48e_objects365.py)
 # are remapped to the 80 COCO classes when it is loaded:
 #   python tools/train.py THIS_CONFIG --cfg-options load_from=obj365.pth
-_base_ = '../dfine-n_hgnetv2-b0_4xb32-160e_coco.py'
+_base_ = [
+    '../../_base_/models/dfine-n_hgnetv2-b0.py',
+    '../../_base_/datasets/coco_dfine.py',
+    '../../_base_/schedules/dfine_objects365-to-coco.py',
+]
 
-load_from = None  # set to the (converted) Objects365 checkpoint
-model = dict(data_preprocessor=dict(batch_augments=None))
+stop_epoch = 56
 optim_wrapper = dict(
     optimizer=dict(lr=0.0008, weight_decay=0.0001),
     paramwise_cfg=dict(groups=dict(
         backbone=dict(lr=0.0004),
-        backbone_norm=dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$',
-                           lr=0.0004, weight_decay=0.0),
         norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$'),
     )),
 )  # fmt: skip
-param_scheduler = []  # constant LR, no warm-up
+train_dataloader = dict(batch_size=32)
 train_cfg = dict(max_epochs=64)
-custom_hooks = [
-    dict(type='DFineClassRemapHook'),
-    dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=1e-4,
-         update_buffers=True, priority=49),
-    dict(type='PipelineSwitchHook', switch_epoch=56,
-         switch_pipeline={{_base_.train_pipeline_stage2}}),
-    dict(type='DFineInvalidLossHook'),
-]  # fmt: skip
+auto_scale_lr = dict(base_batch_size=128)

@@ -5,38 +5,26 @@
 # dfine-s_hgnetv2-b0_4xb8-36e_objects365.py)
 # are remapped to the 80 COCO classes when it is loaded:
 #   python tools/train.py THIS_CONFIG --cfg-options load_from=obj365.pth
-_base_ = '../dfine-s_hgnetv2-b0_4xb8-132e_coco.py'
+_base_ = [
+    '../../_base_/models/dfine-s_hgnetv2-b0.py',
+    '../../_base_/datasets/coco_dfine.py',
+    '../../_base_/schedules/dfine_objects365-to-coco.py',
+]
 
-load_from = None  # set to the (converted) Objects365 checkpoint
+stop_epoch = 56
 model = dict(
     data_preprocessor=dict(
         batch_augments=[
             dict(
                 type='DFineBatchMultiScaleResize',
-                scales=[480, 512, 544, 576, 608]
-                + [640] * 10
-                + [800, 768, 736, 704, 672],
-                stop_epoch=56,
+                base_size=640,
+                base_size_repeat=10,
             )
         ]
     )
 )
-optim_wrapper = dict(
-    optimizer=dict(lr=0.00025, weight_decay=0.000125),
-    paramwise_cfg=dict(groups=dict(
-        backbone=dict(lr=0.000125),
-        backbone_norm=dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$',
-                           lr=0.000125, weight_decay=0.0),
-        norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$'),
-    )),
-)  # fmt: skip
-param_scheduler = []  # constant LR, no warm-up
+optim_wrapper = dict(paramwise_cfg=dict(groups=dict(
+    backbone=dict(lr=0.000125),
+    norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$'),
+)))  # fmt: skip
 train_cfg = dict(max_epochs=64)
-custom_hooks = [
-    dict(type='DFineClassRemapHook'),
-    dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=1e-4,
-         update_buffers=True, priority=49),
-    dict(type='PipelineSwitchHook', switch_epoch=56,
-         switch_pipeline={{_base_.train_pipeline_stage2}}),
-    dict(type='DFineInvalidLossHook'),
-]  # fmt: skip

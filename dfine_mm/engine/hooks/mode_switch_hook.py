@@ -21,8 +21,9 @@ class DFineModeSwitchHook(PipelineSwitchHook):
     ``batch_augments`` gets the same ``stop_epoch``.
 
     Args:
-        switch_pipeline (list[dict]): The training pipeline from
-            ``stop_epoch`` on.
+        switch_pipeline (list[dict], optional): The training pipeline from
+            ``stop_epoch`` on. Defaults to None (the config's
+            ``train_pipeline_stage2``, read when training starts).
         stop_epoch (int, optional): First (0-based) epoch of the final
             phase. Defaults to None (the config's ``stop_epoch``).
     """
@@ -31,7 +32,7 @@ class DFineModeSwitchHook(PipelineSwitchHook):
 
     def __init__(
         self,
-        switch_pipeline: Sequence[dict],
+        switch_pipeline: Optional[Sequence[dict]] = None,
         stop_epoch: Optional[int] = None,
     ) -> None:
         super().__init__(
@@ -43,6 +44,13 @@ class DFineModeSwitchHook(PipelineSwitchHook):
 
         if self.switch_epoch is None:
             self.switch_epoch = runner.cfg.get('stop_epoch')
+        if self.switch_pipeline is None:
+            self.switch_pipeline = runner.cfg.get('train_pipeline_stage2')
+            if self.switch_pipeline is None:
+                raise ValueError(
+                    'DFineModeSwitchHook needs switch_pipeline: set it on '
+                    'the hook or as train_pipeline_stage2 in the config'
+                )
         if not isinstance(self.switch_epoch, int):
             raise ValueError(
                 'DFineModeSwitchHook needs stop_epoch: set it on the hook or '
