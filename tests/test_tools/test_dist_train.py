@@ -60,7 +60,7 @@ def test_normalisers_are_averaged_over_processes(tmp_path):
             import sys
 
             import torch.distributed as dist
-            from dfine_mm.models.dense_heads.fdr_loss_mixin import (
+            from dfine_mm.models.utils.go_lsd import (
                 mean_over_processes)
 
             dist.init_process_group('gloo')

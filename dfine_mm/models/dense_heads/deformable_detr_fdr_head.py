@@ -8,8 +8,8 @@ from mmdet.structures import SampleList
 from mmdet.utils import InstanceList
 from torch import Tensor
 
+from ..utils.go_lsd import mean_over_processes, normalised_targets
 from .dino_fdr_head import DINOFDRHead
-from .fdr_loss_mixin import mean_over_processes
 
 
 @MODELS.register_module()
@@ -107,7 +107,7 @@ class DeformableDETRFDRHead(DINOFDRHead):
             gt = gt.clone()
             gt.labels = torch.zeros_like(gt.labels)
             agnostic.append(gt)
-        targets = self._normalised_targets(agnostic, batch_img_metas)
+        targets = normalised_targets(agnostic, batch_img_metas)
         match = self._match(scores, boxes, agnostic, batch_img_metas)
         num = mean_over_processes(
             sum(len(t['labels']) for t in targets), scores.device

@@ -4,23 +4,24 @@ distributions (D-FINE, DINO+FDR, Deformable-DETR+FDR)."""
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-from mmdet.structures.bbox import bbox_overlaps, bbox_xyxy_to_cxcywh
-from mmdet.utils import InstanceList, reduce_mean
+from mmdet.utils import InstanceList
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..losses import DFineVarifocalLoss
 from ..utils import bbox2distance, go_lsd_union
+from ..utils.go_lsd import (
+    Matching,
+    aligned_iou,
+    box_cxcywh_to_xyxy,
+    ddf_balance,
+    flat_index,
+    gather_targets,
+    mean_over_processes,
+    narrow_head,
+    normalised_targets,
+)
 from ..utils.gt_labels import check_gt_labels
-
-Matching = Tuple[Tensor, Tensor]  # (query indices, gt indices)
-
-
-def box_cxcywh_to_xyxy(boxes: Tensor) -> Tensor:
-    """cxcywh -> xyxy with negative widths and heights clamped to 0 (as
-    the original's losses convert predictions)."""
-    centre, size = boxes[..., :2], boxes[..., 2:].clamp(min=0)
-    return torch.cat([centre - 0.5 * size, centre + 0.5 * size], -1)
 
 
 class FDRLossMixin:
@@ -93,7 +94,8 @@ class FDRLossMixin:
             layer i < L - 1; ``pre_loss_*``; ``enc_loss_*``; ``dn_*``,
             ``d{i}.dn_*`` and ``dn_pre_*`` with denoising.
         """
-        targets = self._normalised_targets(batch_gt_instances, batch_img_metas)
+        check_gt_labels(batch_gt_instances, batch_img_metas, self.num_classes)
+        targets = normalised_targets(batch_gt_instances, batch_img_metas)
         num_dn = dn_meta['num_denoising_queries'] if dn_meta else 0
         layers = len(layers_scores)
         device = layers_scores.device
@@ -152,7 +154,7 @@ class FDRLossMixin:
             teacher = None
             if i < layers - 1 and layers_corners is not None:
                 teacher = (corners[-1], scores[-1])
-                balance = _ddf_balance(box_matches[i], scores.shape[1:3])
+                balance = ddf_balance(box_matches[i], scores.shape[1:3])
             prefix = '' if i == layers - 1 else f'd{i}.'
             for name, value in self._output_loss(
                 scores[i], boxes[i], targets, own[i], box_matches[i],
@@ -176,10 +178,10 @@ class FDRLossMixin:
                 self._dn_loss(
                     layers_scores[:, :, :num_dn],
                     layers_boxes[:, :, :num_dn],
-                    _head(layers_corners, num_dn, 2),
-                    _head(anchors, num_dn, 1),
-                    _head(pre_scores, num_dn, 1),
-                    _head(pre_boxes, num_dn, 1),
+                    narrow_head(layers_corners, num_dn, 2),
+                    narrow_head(anchors, num_dn, 1),
+                    narrow_head(pre_scores, num_dn, 1),
+                    narrow_head(pre_boxes, num_dn, 1),
                     targets,
                     dn_meta,
                     num_cls,
@@ -279,9 +281,9 @@ class FDRLossMixin:
         losses = dict(
             loss_cls=self._cls_loss(scores, boxes, targets, cls_match, num_cls)
         )
-        batch, query = _flat_index(box_match)
-        gt_cxcywh = _gather_targets(targets, box_match, 'cxcywh')
-        gt_xyxy = _gather_targets(targets, box_match, 'xyxy')
+        batch, query = flat_index(box_match)
+        gt_cxcywh = gather_targets(targets, box_match, 'cxcywh')
+        gt_xyxy = gather_targets(targets, box_match, 'xyxy')
         matched = boxes[batch, query]
         matched_xyxy = box_cxcywh_to_xyxy(matched)
         losses['loss_bbox'] = self.loss_bbox(
@@ -293,7 +295,7 @@ class FDRLossMixin:
         if corners is None or self.loss_fgl is None:
             return losses
         bins = self.reg_max + 1
-        iou = _aligned_iou(matched_xyxy, gt_xyxy).detach()
+        iou = aligned_iou(matched_xyxy, gt_xyxy).detach()
         target, weight_right, weight_left = fdr_targets
         losses['loss_fgl'] = self.loss_fgl(
             corners[batch, query].reshape(-1, bins),
@@ -329,8 +331,8 @@ class FDRLossMixin:
     ) -> Tensor:
         """Classification loss: IoU-aware targets for the varifocal loss,
         class labels (background = K) for mmdet's focal-type losses."""
-        batch, query = _flat_index(match)
-        labels = _gather_targets(targets, match, 'labels')
+        batch, query = flat_index(match)
+        labels = gather_targets(targets, match, 'labels')
         num_classes = scores.shape[-1]
         flat = scores.reshape(-1, num_classes)
         if not isinstance(self.loss_cls, DFineVarifocalLoss):
@@ -340,8 +342,8 @@ class FDRLossMixin:
             )  # fmt: skip
             label_map[batch, query] = labels
             return self.loss_cls(flat, label_map.reshape(-1), avg_factor=num)
-        gt_xyxy = _gather_targets(targets, match, 'xyxy')
-        iou = _aligned_iou(box_cxcywh_to_xyxy(boxes[batch, query]), gt_xyxy)
+        gt_xyxy = gather_targets(targets, match, 'xyxy')
+        iou = aligned_iou(box_cxcywh_to_xyxy(boxes[batch, query]), gt_xyxy)
         target = torch.zeros_like(scores)
         positive = torch.zeros_like(scores, dtype=torch.bool)
         target[batch, query, labels] = iou.detach().to(target.dtype)
@@ -386,79 +388,11 @@ class FDRLossMixin:
         """Soft bin targets of the matched edges, relative to the anchors
         (the same for every layer, which share the anchors)."""
         up, reg_scale = fdr_params
-        batch, query = _flat_index(match)
+        batch, query = flat_index(match)
         return bbox2distance(
             anchors[batch, query].detach(),
-            _gather_targets(targets, match, 'xyxy'),
+            gather_targets(targets, match, 'xyxy'),
             self.reg_max,
             reg_scale,
             up,
         )
-
-    def _normalised_targets(
-        self, batch_gt_instances: InstanceList, batch_img_metas: List[dict]
-    ) -> List[Dict[str, Tensor]]:
-        """Ground truth as labels and boxes normalised to [0, 1]."""
-        classes = self.num_classes
-        check_gt_labels(batch_gt_instances, batch_img_metas, classes)
-        targets = []
-        for gt, meta in zip(batch_gt_instances, batch_img_metas):
-            h, w = meta['img_shape'][:2]
-            xyxy = gt.bboxes / gt.bboxes.new_tensor([w, h, w, h])
-            targets.append(
-                dict(
-                    labels=gt.labels.long(),
-                    xyxy=xyxy,
-                    cxcywh=bbox_xyxy_to_cxcywh(xyxy),
-                )
-            )
-        return targets
-
-
-def _head(tensor: Optional[Tensor], num: int, dim: int) -> Optional[Tensor]:
-    """The first ``num`` entries of ``tensor`` along ``dim`` (None stays
-    None)."""
-    return None if tensor is None else tensor.narrow(dim, 0, num)
-
-
-def _flat_index(match: Sequence[Matching]) -> Tuple[Tensor, Tensor]:
-    """(batch indices, query indices) of all pairs, image by image."""
-    batch = torch.cat(
-        [torch.full_like(query, i) for i, (query, _) in enumerate(match)]
-    )
-    return batch, torch.cat([query for query, _ in match])
-
-
-def _gather_targets(
-    targets: List[Dict[str, Tensor]], match: Sequence[Matching], key: str
-) -> Tensor:
-    """The matched ground truths' ``key`` entries, image by image."""
-    return torch.cat([t[key][gt] for t, (_, gt) in zip(targets, match)])
-
-
-def _aligned_iou(boxes: Tensor, gt_boxes: Tensor) -> Tensor:
-    """IoU of row i of ``boxes`` with row i of ``gt_boxes`` (xyxy)."""
-    if not len(boxes):
-        return boxes.new_zeros(0)
-    return bbox_overlaps(boxes, gt_boxes, is_aligned=True, eps=0.0)
-
-
-def mean_over_processes(count: int, device: torch.device) -> float:
-    """``count`` averaged over processes, at least 1."""
-    value = torch.tensor(float(count), device=device)
-    return reduce_mean(value).clamp(min=1).item()
-
-
-def _ddf_balance(
-    match: Sequence[Matching], shape: Tuple[int, int]
-) -> Tuple[float, float]:
-    """DDF's mixing weights: square roots of the matched and unmatched
-    edge counts, scaled to a per-process batch of 8 images."""
-    batch, queries = shape
-    matched_edges = 4 * sum(len(torch.unique(query)) for query, _ in match)
-    scale = 8 / batch
-    total_edges = 4 * batch * queries
-    return (
-        (matched_edges * scale) ** 0.5,
-        ((total_edges - matched_edges) * scale) ** 0.5,
-    )
