@@ -95,6 +95,15 @@ def test_batch_multi_scale_scales_of_the_original():
                       704, 672]  # fmt: skip
     with pytest.raises(ValueError, match='divisible by 32'):
         DFineBatchMultiScaleResize(scales=[500])
+    # the original's scalar form builds the same list
+    resize = DFineBatchMultiScaleResize(base_size=640, base_size_repeat=3)
+    assert resize.scales == scales
+    for kwargs, word in (
+        (dict(), 'neither'),
+        (dict(scales=[640], base_size=640), 'both'),
+    ):
+        with pytest.raises(ValueError, match=word):
+            DFineBatchMultiScaleResize(**kwargs)  # fmt: skip
 
 
 @pytest.mark.parametrize('name', ['missing.jpg', 'corrupt.jpg'])
