@@ -54,6 +54,12 @@ def resolve(path):
     """The meaning of one config as plain JSON-able data."""
     cfg = Config.fromfile(osp.join(REPO_ROOT, path)).to_dict()
     model = copy.deepcopy(cfg['model'])
+    if model.get('type') == 'DFINE':  # the settings DFINE gives its head
+        from dfine_mm.models.utils.settings import head_settings
+
+        model['bbox_head'] = head_settings(
+            model['bbox_head'], model['decoder'], 'DFINE'
+        )
     hooks, switch = [], None
     for hook in cfg.get('custom_hooks', []):
         hook = dict(hook)

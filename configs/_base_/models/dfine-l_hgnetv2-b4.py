@@ -56,10 +56,8 @@ model = dict(
     bbox_head=dict(
         type='DFineHead',
         num_classes=num_classes,
-        embed_dims=256,
-        num_pred_layer=6,
-        reg_max=32,
-        eval_idx=-1,
+        # layers, bins, eval_idx and channels come from the decoder (DFINE
+        # gives them to the head)
         loss_cls=dict(
             type='DFineVarifocalLoss', alpha=0.75, gamma=2.0, loss_weight=1.0
         ),

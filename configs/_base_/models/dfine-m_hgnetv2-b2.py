@@ -16,7 +16,6 @@ model = dict(
     ),
     neck=dict(in_channels=(384, 768, 1536), expansion=1.0, depth_mult=0.67),
     decoder=dict(num_layers=4),
-    bbox_head=dict(num_pred_layer=4),
     # multi-scale list with 640 6 times
     data_preprocessor=dict(
         batch_augments=[

@@ -29,6 +29,5 @@ model = dict(
             embed_dims=128, feedforward_channels=512, num_points=(6, 6)
         ),
     ),
-    bbox_head=dict(embed_dims=128, num_pred_layer=3),
     data_preprocessor=dict(batch_augments=None),  # no multi-scale
 )

@@ -16,7 +16,6 @@ model = dict(
     ),
     neck=dict(in_channels=(256, 512, 1024), expansion=0.5, depth_mult=0.34),
     decoder=dict(num_layers=3),
-    bbox_head=dict(num_pred_layer=3),
     # multi-scale list with 640 20 times
     data_preprocessor=dict(
         batch_augments=[

@@ -16,7 +16,7 @@ from ..layers.dfine_transformer_decoder import DFineTransformerDecoder
 from ..utils.checkpoint_shapes import check_checkpoint_shapes
 from ..utils.grid_anchors import grid_anchors
 from ..utils.gt_labels import check_sample_labels
-from ..utils.settings import inject_setting
+from ..utils.settings import head_settings, inject_setting
 
 Shapes = Tuple[Tuple[int, int], ...]
 
@@ -79,9 +79,9 @@ class DFINE(DetectionTransformer):
     ) -> None:
         name = type(self).__name__
         decoder = inject_setting(decoder, 'fdr', fdr, name, 'decoder')
-        kwargs['bbox_head'] = inject_setting(
-            kwargs.get('bbox_head'), 'fdr', fdr, name, 'bbox_head'
-        )
+        head = head_settings(kwargs.get('bbox_head'), decoder, name)
+        head = inject_setting(head, 'fdr', fdr, name, 'bbox_head')
+        kwargs['bbox_head'] = head
         self.decoder_in_channels = (
             tuple(decoder_in_channels) if decoder_in_channels else None
         )

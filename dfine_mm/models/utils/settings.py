@@ -33,3 +33,48 @@ def inject_setting(
         )
     cfg[key] = value
     return cfg
+
+
+#: head setting <- decoder config path, given by the detector
+HEAD_FROM_DECODER = (
+    ('num_pred_layer', ('num_layers',)),
+    ('reg_max', ('reg_max',)),
+    ('eval_idx', ('eval_idx',)),
+    ('embed_dims', ('layer_cfg', 'embed_dims')),
+)
+
+
+def head_settings(
+    head: Optional[dict], decoder: Optional[dict], owner: str
+) -> dict:
+    """The head's structural settings from the decoder's config (layers,
+    bins, inference layer, channels), each set once on the decoder.
+
+    Args:
+        head (dict, optional): The head's config (copied).
+        decoder (dict, optional): The decoder's config; settings it does
+            not name keep the head's own values.
+        owner (str): The detector's class name, for messages.
+
+    Returns:
+        dict: The head's config with the settings.
+
+    Raises:
+        ValueError: The head's config sets one to another value.
+    """
+    head = dict(head or {})
+    for key, path in HEAD_FROM_DECODER:
+        value: Any = decoder or {}
+        for step in path:
+            value = value.get(step) if isinstance(value, dict) else None
+        if value is not None:
+            decoder_key = '.'.join(path)
+            if key in head and head[key] != value:
+                raise ValueError(
+                    f'bbox_head.{key}={head[key]!r} conflicts with '
+                    f'decoder.{decoder_key}={value!r} in {owner}; set it '
+                    f'once, on the decoder (the detector gives it to the '
+                    'head)'
+                )
+            head[key] = value
+    return head
