@@ -44,13 +44,8 @@ test_evaluator = val_evaluator
 
 optim_wrapper = dict(
     optimizer=dict(lr=4e-4),
-    paramwise_cfg=dict(groups=dict(
-        backbone=dict(lr=0.0002),
-        backbone_norm=dict(pattern=r'^(?=.*backbone)(?=.*norm|bn).*$',
-                           lr=0.0002, weight_decay=0.0),
-        norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$'),
-    )),
-)  # fmt: skip
+    paramwise_cfg=dict(groups=dict(backbone=dict(lr=2e-4))),
+)
 train_cfg = dict(max_epochs=max_epochs)
 # load_from = 'dfine_s_obj365.pth'  # any format; heads matched by class name
 custom_hooks = [
