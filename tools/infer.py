@@ -133,10 +133,18 @@ def build_inferencer(args: argparse.Namespace):
         raise ValueError(
             f'{args.model} has no released weights; give --weights'
         )
-    return DetInferencer(
-        model=config, weights=weights, device=args.device,
-        show_progress=False,
-    )  # fmt: skip
+    try:
+        return DetInferencer(
+            model=config, weights=weights, device=args.device,
+            show_progress=False,
+        )  # fmt: skip
+    except OSError as e:  # urllib's URLError too
+        if '://' not in str(weights):
+            raise
+        raise ValueError(
+            f'cannot download {weights} ({e}); download it and give '
+            '--weights FILE'
+        ) from e
 
 
 class Predictor:

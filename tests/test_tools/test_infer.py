@@ -120,3 +120,6 @@ def test_bad_model_and_weights(tmp_path, capsys):
     assert 'dfine-l_hgnetv2-b4_4xb8-80e_coco' in capsys.readouterr().err
     assert tool.main([image, '--model', DEMO_CONFIG]) == 2
     assert 'give --weights' in capsys.readouterr().err
+    url = 'http://127.0.0.1:9/dfine_n_coco.pth'  # nothing listens there
+    assert tool.main([image, '--model', DEMO_CONFIG, '--weights', url]) == 2
+    assert 'download it and give --weights FILE' in capsys.readouterr().err
