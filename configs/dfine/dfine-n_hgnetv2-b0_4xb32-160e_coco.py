@@ -8,14 +8,6 @@ _base_ = [
 
 # Recipe (dfine_spec.md §g.5): 160 epochs, augmentation stops at 148.
 stop_epoch = 148
-optim_wrapper = dict(
-    optimizer=dict(lr=0.0008, weight_decay=0.0001),
-    paramwise_cfg=dict(groups=dict(
-        backbone=dict(lr=0.0004),
-        # no weight decay on the biases either
-        norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$'),
-    )),
-)  # fmt: skip
 train_dataloader = dict(batch_size=32)
 train_cfg = dict(max_epochs=160)
 auto_scale_lr = dict(base_batch_size=128)

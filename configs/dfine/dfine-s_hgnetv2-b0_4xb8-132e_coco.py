@@ -8,12 +8,4 @@ _base_ = [
 
 # Recipe (dfine_spec.md §g.5): 132 epochs, augmentation stops at 120.
 stop_epoch = 120
-optim_wrapper = dict(
-    optimizer=dict(lr=0.0002, weight_decay=0.0001),
-    paramwise_cfg=dict(groups=dict(
-        backbone=dict(lr=0.0001),
-        # no weight decay on the biases either
-        norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$'),
-    )),
-)  # fmt: skip
 train_cfg = dict(max_epochs=132)

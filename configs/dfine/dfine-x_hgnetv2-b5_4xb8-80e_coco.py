@@ -7,4 +7,3 @@ _base_ = [
 ]
 
 # Recipe (dfine_spec.md §g.5): 80 epochs, augmentation stops at 72.
-optim_wrapper = dict(paramwise_cfg=dict(groups=dict(backbone=dict(lr=2.5e-6))))

@@ -5,31 +5,28 @@ _base_ = 'mmdet::_base_/datasets/coco_detection.py'
 
 img_scale = (640, 640)
 
-# ops 1-3 (photometric, zoom-out, IoU crop) stop at stop_epoch
-train_pipeline = [
+# ops 1-3 (photometric, zoom-out, IoU crop) stop at stop_epoch; after them
+# both pipelines run the same steps
+__load = [
     dict(type='DFineLoadImageFromFile', backend_args={{_base_.backend_args}}),
     dict(type='LoadAnnotations', with_bbox=True),
+]
+__finish = [
+    dict(type='DFineSanitizeBoxes', min_size=1),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='Resize', scale=img_scale, keep_ratio=False),
+    dict(type='DFineSanitizeBoxes', min_size=1),
+    dict(type='PackDetInputs'),
+]
+train_pipeline = __load + [
     dict(type='DFinePhotometricDistort', prob=0.5),
     dict(type='Expand', mean=(0, 0, 0), to_rgb=False, ratio_range=(1, 4),
          prob=0.5),
     dict(type='RandomApply', prob=0.8, transforms=[
         dict(type='MinIoURandomCrop', min_ious=(0.1, 0.3, 0.5, 0.7, 0.9),
              min_crop_size=0.3)]),
-    dict(type='DFineSanitizeBoxes', min_size=1),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='Resize', scale=img_scale, keep_ratio=False),
-    dict(type='DFineSanitizeBoxes', min_size=1),
-    dict(type='PackDetInputs'),
-]  # fmt: skip
-train_pipeline_stage2 = [
-    dict(type='DFineLoadImageFromFile', backend_args={{_base_.backend_args}}),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='DFineSanitizeBoxes', min_size=1),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='Resize', scale=img_scale, keep_ratio=False),
-    dict(type='DFineSanitizeBoxes', min_size=1),
-    dict(type='PackDetInputs'),
-]  # fmt: skip
+] + __finish  # fmt: skip
+train_pipeline_stage2 = __load + __finish
 train_dataloader = dict(
     batch_size=8,
     num_workers=4,

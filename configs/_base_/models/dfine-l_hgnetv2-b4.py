@@ -1,5 +1,6 @@
-# D-FINE-L's model: HGNetV2-B4, 6 decoder layers. The N / S / M / X model
-# bases override it; configs/dfine/ combines a model base with a data set
+# D-FINE-L: HGNetV2-B4, 6 decoder layers, and its optimizer (the LRs and
+# parameter groups differ per variant, dfine_spec.md §g.4-g.5). The N / S /
+# M / X bases override it; configs/dfine/ combines a variant with a data set
 # (configs/_base_/datasets/) and a recipe (configs/_base_/schedules/).
 custom_imports = dict(imports=['dfine_mm'], allow_failed_imports=False)
 
@@ -84,3 +85,24 @@ model = dict(
 model['data_preprocessor']['batch_augments'] = [
     dict(type='DFineBatchMultiScaleResize', base_size=640, base_size_repeat=4)
 ]
+
+# AdamW with AMP and clipping; the backbone at its own LR; no weight decay
+# on the norms of the encoder and decoder (the S base also spares their
+# biases). Groups are keyed by name: a child changes one, e.g.
+# optim_wrapper = dict(paramwise_cfg=dict(groups=dict(backbone=dict(
+#     lr=1e-5)))). (The original's N / S / M configs also list a
+# backbone-norm group whose regex matches no parameter; it is left out.)
+optim_wrapper = dict(
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    optimizer=dict(type='AdamW', lr=2.5e-4, betas=(0.9, 0.999),
+                   weight_decay=1.25e-4),
+    clip_grad=dict(max_norm=0.1, norm_type=2),
+    constructor='DFineOptimWrapperConstructor',
+    paramwise_cfg=dict(groups=dict(
+        backbone=dict(pattern=r'^(?=.*backbone)(?!.*norm|bn).*$',
+                      lr=1.25e-5),
+        norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn)).*$',
+                  weight_decay=0.0),
+    )),
+)  # fmt: skip

@@ -8,8 +8,8 @@ _base_ = [
 ]
 
 model = dict(bbox_head=dict(num_classes=365))
-optim_wrapper = dict(paramwise_cfg=dict(groups=dict(
-    backbone=dict(lr=2.5e-05),
-    norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$'),
-)))  # fmt: skip
+# Objects365 LRs (dfine_spec.md §g.6-g.7): L's LR and weight decay
+optim_wrapper = dict(
+    optimizer=dict(lr=2.5e-4, weight_decay=1.25e-4),
+    paramwise_cfg=dict(groups=dict(backbone=dict(lr=2.5e-5))))  # fmt: skip
 train_cfg = dict(max_epochs=36)

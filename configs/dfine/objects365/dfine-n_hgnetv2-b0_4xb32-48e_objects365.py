@@ -8,13 +8,6 @@ _base_ = [
 ]
 
 model = dict(bbox_head=dict(num_classes=365))
-optim_wrapper = dict(
-    optimizer=dict(lr=0.0008, weight_decay=0.0001),
-    paramwise_cfg=dict(groups=dict(
-        backbone=dict(lr=0.0004),
-        norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$'),
-    )),
-)  # fmt: skip
 train_dataloader = dict(batch_size=32)
 train_cfg = dict(max_epochs=48)
 auto_scale_lr = dict(base_batch_size=128)

@@ -12,19 +12,12 @@ _base_ = [
 ]
 
 stop_epoch = 56
-model = dict(
-    data_preprocessor=dict(
-        batch_augments=[
-            dict(
-                type='DFineBatchMultiScaleResize',
-                base_size=640,
-                base_size_repeat=10,
-            )
-        ]
-    )
-)
-optim_wrapper = dict(paramwise_cfg=dict(groups=dict(
-    backbone=dict(lr=0.000125),
-    norm=dict(pattern=r'^(?!.*backbone)(?=.*(?:norm|bn|bias)).*$'),
-)))  # fmt: skip
+# multi-scale list with 640 10 times
+model = dict(data_preprocessor=dict(batch_augments=[dict(
+    type='DFineBatchMultiScaleResize', base_size=640,
+    base_size_repeat=10)]))  # fmt: skip
+# Objects365 LRs (dfine_spec.md §g.6-g.7): L's LR and weight decay
+optim_wrapper = dict(
+    optimizer=dict(lr=2.5e-4, weight_decay=1.25e-4),
+    paramwise_cfg=dict(groups=dict(backbone=dict(lr=1.25e-4))))  # fmt: skip
 train_cfg = dict(max_epochs=64)

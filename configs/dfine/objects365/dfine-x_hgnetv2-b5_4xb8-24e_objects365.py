@@ -8,5 +8,4 @@ _base_ = [
 ]
 
 model = dict(bbox_head=dict(num_classes=365))
-optim_wrapper = dict(paramwise_cfg=dict(groups=dict(backbone=dict(lr=2.5e-6))))
 train_cfg = dict(max_epochs=24)

@@ -12,5 +12,4 @@ _base_ = [
 ]
 
 stop_epoch = 30
-optim_wrapper = dict(paramwise_cfg=dict(groups=dict(backbone=dict(lr=2.5e-6))))
 train_cfg = dict(max_epochs=36)
