@@ -9,11 +9,11 @@ _base_ = 'mmdet::deformable_detr/deformable-detr-refine-twostage_r50_16xb2-50e_c
 custom_imports = dict(imports=['dfine_mm'], allow_failed_imports=False)
 
 model = dict(
-    type='DeformableDETRFDR',  # was 'DeformableDETR'
+    type='FDRDeformableDETR',  # was 'DeformableDETR'
     decoder=dict(reg_max=32, reg_scale=4.0, up=0.5, eval_idx=-1),
     bbox_head=dict(
         # was 'DeformableDETRHead'; Deformable-DETR's focal/L1/GIoU losses
-        type='DeformableDETRFDRHead',
+        type='FDRDeformableDETRHead',
         reg_max=32,
         eval_idx=-1,
         loss_fgl=dict(type='DFineFGLLoss', loss_weight=0.15),

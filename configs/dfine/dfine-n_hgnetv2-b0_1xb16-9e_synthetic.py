@@ -22,7 +22,6 @@ randomness = dict(seed=0)
 
 model = dict(
     backbone=dict(init_cfg=None),  # from scratch: no ImageNet weights here
-    channels_last=True,
     num_queries=60,
     dn_cfg=dict(num_denoising=30),
     # From scratch in 340 steps, telling the shapes apart is what lags
@@ -103,6 +102,7 @@ train_cfg = dict(
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 custom_hooks = [
+    dict(type='DFineChannelsLastHook'),  # backbone and neck
     dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-3,
          gamma=100, update_buffers=True, priority=49),
     dict(type='DFineInvalidLossHook'),

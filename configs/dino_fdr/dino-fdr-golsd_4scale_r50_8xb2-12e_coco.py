@@ -8,10 +8,10 @@ _base_ = 'mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py'
 custom_imports = dict(imports=['dfine_mm'], allow_failed_imports=False)
 
 model = dict(
-    type='DINOFDR',  # was 'DINO'
+    type='FDRDINO',  # was 'DINO'
     decoder=dict(reg_max=32, reg_scale=4.0, up=0.5, eval_idx=-1),
     bbox_head=dict(
-        type='DINOFDRHead',  # was 'DINOHead'; DINO's focal/L1/GIoU losses
+        type='FDRDINOHead',  # was 'DINOHead'; DINO's focal/L1/GIoU losses
         reg_max=32,
         eval_idx=-1,
         loss_fgl=dict(type='DFineFGLLoss', loss_weight=0.15),

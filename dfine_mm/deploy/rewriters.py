@@ -4,9 +4,9 @@
 ``switch_to_deploy()``) clamps at a one-element tensor, which exports as an
 elementwise ``Max``/``Min`` against a constant. ONNX Runtime's NCHWc
 convolutions cannot absorb that: it converts the layout back and forth
-around every such node (measured: 28 ms of 145 ms for D-FINE-N at 640 on 2
-threads). Exported with the bound as a number, the clamp is a ``Clip``,
-which both ONNX Runtime and TensorRT fuse into the preceding convolution.
+around every such node. Exported with the bound as a number, the clamp is
+a ``Clip``, which both ONNX Runtime and TensorRT fuse into the preceding
+convolution.
 
 ``RepNCSPELAN4`` (the neck's fusion blocks) splits the output of its first
 1x1 convolution in two halves and concatenates them again with the two
@@ -18,7 +18,7 @@ half (the same weights, sliced), both halves and the ``Concat`` stay NCHWc.
 ``StemBlock`` (the backbone's stem) pads its 320x320 maps (at 640 input)
 with a zero row and column twice. ONNX Runtime runs ``Pad`` in plain NCHW
 only: the first pad cost a layout conversion out, the pad and a conversion
-back in (measured: about 5% of D-FINE-N's ONNX Runtime time). For ONNX
+back in. For ONNX
 Runtime the stem exports the first pad as an identity depthwise 1x1
 convolution with asymmetric padding (NCHWc, the same values) and folds the
 second into ``stem2b``'s padding.
@@ -32,10 +32,11 @@ offset projection's weights, which run per head and level (a batched
 ``MatMul`` whose output is already laid out as the level's grid: no
 ``Transpose``, no ``Split``), the grid is one multiply-add with the box:
 ``(2 * centre - 1) + offsets' * size``, and the level samples are summed
-level by level (no ``Concat``; D-FINE-N at 640: about 2% of ONNX
-Runtime's time). The PyTorch module keeps the reference's order of
-operations (the parity contract); the export differs from it by float
-rounding only.
+level by level (no ``Concat``). The PyTorch module keeps the reference's
+order of operations (the parity contract); the export differs from it by
+float rounding only.
+
+What each rewrite saved is in docs/benchmarks.md ("Export rewriters").
 """
 
 from typing import Optional, Sequence, Tuple, Union

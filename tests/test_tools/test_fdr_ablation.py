@@ -120,9 +120,9 @@ def test_run_configs_build_the_protocol_models(tmp_path):
                 arm in ('fdr_fgl', 'golsd')
             )
     assert types['dino', 'plain'] == 'DINO'
-    assert types['dino', 'golsd'] == 'DINOFDR'
+    assert types['dino', 'golsd'] == 'FDRDINO'
     assert types['deformable_detr', 'plain'] == 'DeformableDETR'
-    assert types['deformable_detr', 'fdr'] == 'DeformableDETRFDR'
+    assert types['deformable_detr', 'fdr'] == 'FDRDeformableDETR'
     assert {types['dfine', a] for a in ablation.ARMS} == {'DFINE'}
 
 

@@ -1,5 +1,5 @@
-from .deformable_detr_fdr_head import DeformableDETRFDRHead
 from .dfine_head import DFineHead
-from .dino_fdr_head import DINOFDRHead
+from .fdr_deformable_detr_head import FDRDeformableDETRHead
+from .fdr_dino_head import FDRDINOHead
 
-__all__ = ['DeformableDETRFDRHead', 'DINOFDRHead', 'DFineHead']
+__all__ = ['DFineHead', 'FDRDINOHead', 'FDRDeformableDETRHead']

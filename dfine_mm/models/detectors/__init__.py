@@ -1,5 +1,5 @@
-from .deformable_detr_fdr import DeformableDETRFDR
 from .dfine import DFINE
-from .dino_fdr import DINOFDR
+from .fdr_deformable_detr import FDRDeformableDETR
+from .fdr_dino import FDRDINO
 
-__all__ = ['DeformableDETRFDR', 'DINOFDR', 'DFINE']
+__all__ = ['DFINE', 'FDRDINO', 'FDRDeformableDETR']

@@ -14,8 +14,10 @@ from torch import Tensor, nn
 from ..layers.dfine_cdn_query_generator import DFineCdnQueryGenerator
 from ..layers.dfine_transformer_decoder import DFineTransformerDecoder
 from ..utils.checkpoint_shapes import check_checkpoint_shapes
+from ..utils.go_lsd import denoising_keepalive
 from ..utils.grid_anchors import grid_anchors
 from ..utils.gt_labels import check_sample_labels
+from ..utils.inference import prune_for_inference, to_channels_last
 from ..utils.settings import head_settings, inject_setting
 
 Shapes = Tuple[Tuple[int, int], ...]
@@ -57,9 +59,6 @@ class DFINE(DetectionTransformer):
         fdr (bool): Fine-grained Distribution Refinement in the decoder and
             head (given to both); False regresses boxes RT-DETR-style, the
             paper's ablation baseline. Defaults to True.
-        channels_last (bool): Keep the backbone and neck in channels-last
-            memory format (faster CPU convolutions, docs/benchmarks.md).
-            ``switch_to_deploy()`` turns it on. Defaults to False.
         **kwargs: Passed to mmdet's ``DetectionTransformer`` (backbone,
             neck, bbox_head, train_cfg, test_cfg, data_preprocessor,
             init_cfg).
@@ -74,10 +73,15 @@ class DFINE(DetectionTransformer):
         dn_cfg: OptConfigType = None,
         anchor_grid_size: float = 0.05,
         fdr: bool = True,
-        channels_last: bool = False,
         **kwargs,
     ) -> None:
         name = type(self).__name__
+        if 'channels_last' in kwargs:
+            raise ValueError(
+                'model.channels_last moved out of the model: for training '
+                "add custom_hooks=[dict(type='DFineChannelsLastHook')]; "
+                'switch_to_deploy() uses channels-last for inference'
+            )
         decoder = inject_setting(decoder, 'fdr', fdr, name, 'decoder')
         head = head_settings(kwargs.get('bbox_head'), decoder, name)
         head = inject_setting(head, 'fdr', fdr, name, 'bbox_head')
@@ -88,12 +92,9 @@ class DFINE(DetectionTransformer):
         self.dn_cfg = dict(dn_cfg) if dn_cfg is not None else None
         self.anchor_grid_size = anchor_grid_size
         self._anchor_cache: Dict[tuple, Tuple[Tensor, Tensor]] = {}
-        self._channels_last = False  # set by switch_to_deploy()
         super().__init__(
             *args, decoder=decoder, num_queries=num_queries, **kwargs
         )
-        if channels_last:
-            self._to_channels_last()
         self._register_load_state_dict_pre_hook(check_checkpoint_shapes, True)
 
     def _init_layers(self) -> None:
@@ -169,10 +170,6 @@ class DFINE(DetectionTransformer):
                 'resize to such a size or set '
                 'data_preprocessor.pad_size_divisor=32'
             )
-        if self._channels_last:
-            batch_inputs = batch_inputs.contiguous(
-                memory_format=torch.channels_last
-            )
         return super().extract_feat(batch_inputs)
 
     def forward_transformer(
@@ -223,8 +220,7 @@ class DFINE(DetectionTransformer):
         memory = torch.cat(
             [f.flatten(2).transpose(1, 2) for f in img_feats], 1
         )
-        cross_attn = self.decoder.layers[0].cross_attn
-        value = cross_attn.feature_value_maps(img_feats)
+        value = self.decoder.value_maps(img_feats)
         return dict(feat=memory), dict(
             spatial_shapes=spatial_shapes, value=value
         )
@@ -305,7 +301,7 @@ class DFINE(DetectionTransformer):
         Returns:
             dict: ``hidden_states`` (R, B, Q', C), ``references`` (R, B, Q',
             4), ``corners`` (R, B, Q', 4 * (N + 1)), ``fdr_params`` (the
-            decoder's ``(up, reg_scale)``; None without FDR); in training
+            decoder's :class:`FDRParams`; None without FDR); in training
             also ``pre_references`` and ``anchors`` (B, Q', 4). Q' = D + Q.
         """
         out = self.decoder(
@@ -320,9 +316,6 @@ class DFINE(DetectionTransformer):
         if not self.training:
             out.pop('pre_references')
             out.pop('anchors')
-        out['fdr_params'] = None
-        if self.decoder.fdr:  # in eval for the head's edge_std
-            out['fdr_params'] = (self.decoder.up, self.decoder.reg_scale)
         return out
 
     def loss(
@@ -340,9 +333,11 @@ class DFINE(DetectionTransformer):
         losses = self.bbox_head.loss(
             **head_inputs, batch_data_samples=batch_data_samples
         )
-        if self.dn_query_generator is not None and not head_inputs['dn_meta']:
-            weight = self.dn_query_generator.label_embedding.weight
-            losses['dn_loss_cls'] = weight.sum() * 0.0
+        losses.update(
+            denoising_keepalive(
+                self.dn_query_generator, head_inputs['dn_meta']
+            )
+        )
         return losses
 
     def _anchors(
@@ -363,15 +358,15 @@ class DFINE(DetectionTransformer):
         return anchors
 
     def switch_to_deploy(self, fuse_backbone: bool = True) -> None:
-        """Fuse and prune for inference (mmdeploy calls this).
+        """Fuse, prune and use channels-last for inference (mmdeploy calls
+        this; the outputs stay the same).
 
-        The neck's conv-BN and RepVGG branches are fused, and the decoder
-        and head drop what inference never uses: the result has the key
-        layout of the original's ``deploy()``. With ``fuse_backbone`` the
-        backbone's norms are also folded into its convs (not done by the
-        original; outputs are the same) and the convolutional part runs in
-        channels-last memory format (faster CPU convolutions, e.g. -29% for
-        the HGNetV2-B4 backbone).
+        The neck's conv-BN and RepVGG branches are fused and
+        :func:`prune_for_inference` drops what inference never runs: the
+        result has the key layout of the original's ``deploy()``. With
+        ``fuse_backbone`` the backbone's norms are also folded into its
+        convs (not done by the original) and backbone and neck run in
+        channels-last memory format (:func:`to_channels_last`).
 
         Args:
             fuse_backbone (bool): Fold the backbone's norms too. Load an
@@ -379,19 +374,12 @@ class DFINE(DetectionTransformer):
                 ``model.backbone.switch_to_deploy()``. Defaults to True.
         """
         self.eval()
-        modules = [self.neck, self.decoder, self.bbox_head]
-        if fuse_backbone:
-            modules.append(self.backbone)
-        for module in modules:
+        for module in (self.neck, self.backbone)[: 1 + fuse_backbone]:
             if hasattr(module, 'switch_to_deploy'):
                 module.switch_to_deploy()
+        prune_for_inference(self)
         if fuse_backbone:
-            self._to_channels_last()
-
-    def _to_channels_last(self) -> None:
-        self.backbone.to(memory_format=torch.channels_last)
-        self.neck.to(memory_format=torch.channels_last)
-        self._channels_last = True
+            to_channels_last(self)
 
 
 def _gather(tensor: Tensor, index: Tensor) -> Tensor:

@@ -76,9 +76,8 @@ class DFineCdnQueryGenerator(BaseModule):
             - attn_mask (Tensor): Bool (D + Q, D + Q), True where attention
               is not allowed.
             - dn_meta (dict): ``num_denoising_queries`` (D),
-              ``num_denoising_groups`` (G), ``max_num_target`` (g) and
-              ``positive_indices`` (per image, the query indices of its
-              positives across all groups, group-major).
+              ``num_denoising_groups`` (G) and ``max_num_target`` (g);
+              :func:`dn_positive_pairs` gives the positive queries.
         """
         if self.num_denoising <= 0:
             return None
@@ -129,15 +128,10 @@ class DFineCdnQueryGenerator(BaseModule):
         bbox_query = inverse_sigmoid(box_q)
         num_dn = 2 * max_gt * groups
         attn_mask = self._attention_mask(num_dn, 2 * max_gt, device)
-        positive = (real_q & (negative[..., 0] == 0)).nonzero()
-        positive_indices = [
-            positive[positive[:, 0] == i, 1] for i in range(batch)
-        ]
         dn_meta = dict(
             num_denoising_queries=num_dn,
             num_denoising_groups=groups,
             max_num_target=max_gt,
-            positive_indices=positive_indices,
         )
         return label_query, bbox_query, attn_mask, dn_meta
 

@@ -1,6 +1,6 @@
 """The D-FINE decoder: gated deformable layers with FDR box refinement."""
 
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from mmdet.models.layers.transformer.utils import MLP
 from mmengine.model import BaseModule
@@ -21,8 +21,8 @@ class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
     branches belong to the head and are passed in, as mmdet's DINO decoder
     receives ``reg_branches``.
 
-    In eval mode only layers up to ``eval_idx`` run; ``switch_to_deploy()``
-    drops the later layers.
+    In eval mode only layers up to ``eval_idx`` run;
+    :func:`prune_for_inference` drops the later layers.
 
     With ``fdr=False`` the layers refine boxes the classic way instead
     (RT-DETR's decoder, the paper's ablation baseline): ``reg_branches``
@@ -69,6 +69,20 @@ class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
         super().init_weights()
         for layer in self.query_pos_head.layers:
             nn.init.xavier_uniform_(layer.weight)
+
+    def value_maps(self, feats: Sequence[Tensor]) -> List[Tensor]:
+        """The ``value`` argument of :meth:`forward`: the levels' features
+        as the cross-attention samples them (every layer's attention
+        reads the same maps).
+
+        Args:
+            feats (Sequence[Tensor]): Per level (B, C, H_l, W_l).
+
+        Returns:
+            list[Tensor]: :meth:`DFineMSDeformableAttention.
+            feature_value_maps` of ``feats``.
+        """
+        return self.layers[0].cross_attn.feature_value_maps(feats)
 
     def forward(
         self,

@@ -6,7 +6,12 @@ import torch
 from mmdet.models.layers.transformer.utils import inverse_sigmoid
 from torch import Tensor, nn
 
-from ..utils.fdr import fdr_initial_boxes, fdr_refine, weighting_function
+from ..utils.fdr import (
+    FDRParams,
+    fdr_initial_boxes,
+    fdr_refine,
+    weighting_function,
+)
 
 #: run_layer(index, query, reference) -> (new query, state for the head)
 LayerRunner = Callable[[int, Tensor, Tensor], Tuple[Tensor, Tensor]]
@@ -67,11 +72,13 @@ class FDRDecoderMixin:
             dict: R = L in training, eval_idx + 1 in eval. ``hidden_states``
             (R, B, Q, C), ``references`` (R, B, Q, 4) boxes cxcywh,
             ``corners`` (R, B, Q, 4 * (N + 1)) logits, ``pre_references``
-            (B, Q, 4) layer 0's classic boxes and ``anchors`` (B, Q, 4).
+            (B, Q, 4) layer 0's classic boxes, ``anchors`` (B, Q, 4) and
+            ``fdr_params`` (:class:`FDRParams`: a, c and the step's W(n),
+            for the losses and ``edge_std``).
         """
         num_run = self.num_layers if self.training else self.eval_idx + 1
-        project = weighting_function(self.reg_max, self.up, self.reg_scale)
-        project = project.to(query.dtype)
+        weights = weighting_function(self.reg_max, self.up, self.reg_scale)
+        project = weights.to(query.dtype)
         prev_state = prev_corners = 0.0
         anchors = pre_references = None
         states, boxes, all_corners = [], [], []
@@ -103,6 +110,7 @@ class FDRDecoderMixin:
             corners=torch.stack(all_corners),
             pre_references=pre_references,
             anchors=anchors,
+            fdr_params=FDRParams(self.up, self.reg_scale, weights),
         )
 
     def _box_decode(
@@ -132,7 +140,8 @@ class FDRDecoderMixin:
         Returns:
             dict: ``hidden_states`` (R, B, Q, C) and ``references``
             (R, B, Q, 4) boxes cxcywh, R as in :meth:`_fdr_decode`;
-            ``corners``, ``pre_references`` and ``anchors`` are None.
+            ``corners``, ``pre_references``, ``anchors`` and ``fdr_params``
+            are None.
         """
         num_run = self.num_layers if self.training else self.eval_idx + 1
         states, boxes = [], []
@@ -155,12 +164,5 @@ class FDRDecoderMixin:
             corners=None,
             pre_references=None,
             anchors=None,
+            fdr_params=None,
         )
-
-    def switch_to_deploy(self) -> None:
-        """Drop the layers after ``eval_idx``; inference never runs them.
-
-        ``num_layers`` keeps the built count: mmdet's two-stage DETRs find
-        the query-selection branches at that index of the head's lists.
-        """
-        self.layers = self.layers[: self.eval_idx + 1]

@@ -88,8 +88,8 @@ class FDRDeformableDetrTransformerDecoder(
             raise ValueError(
                 'FDRDeformableDetrTransformerDecoder needs boxes as '
                 "reference points and the head's pre_reg_branch: use the "
-                'DeformableDETRFDR detector (as_two_stage=True) with '
-                'DeformableDETRFDRHead'
+                'FDRDeformableDETR detector (as_two_stage=True) with '
+                'FDRDeformableDETRHead'
             )
         ratios = torch.cat([valid_ratios, valid_ratios], -1)[:, None]
 

@@ -87,7 +87,7 @@ class FDRDinoTransformerDecoder(FDRDecoderMixin, DinoTransformerDecoder):
         if pre_reg_branch is None:
             raise ValueError(
                 "FDRDinoTransformerDecoder needs the head's pre_reg_branch; "
-                'use an FDR head (e.g. DINOFDRHead) with the DINOFDR detector'
+                'use an FDR head (e.g. FDRDINOHead) with the FDRDINO detector'
             )
         ratios = torch.cat([valid_ratios, valid_ratios], -1)[:, None]
 

@@ -1,4 +1,5 @@
 from .fdr import (
+    FDRParams,
     bbox2distance,
     distance2bbox,
     distribution_integral,
@@ -10,6 +11,7 @@ from .fdr import (
 from .go_lsd import go_lsd_union
 
 __all__ = [
+    'FDRParams',
     'bbox2distance',
     'distance2bbox',
     'distribution_integral',

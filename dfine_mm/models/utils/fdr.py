@@ -14,7 +14,7 @@ Reference: D-FINE, arXiv 2410.13842, section 3 (Apache-2.0 official code at
 https://github.com/Peterande/D-FINE).
 """
 
-from typing import Tuple, Union
+from typing import NamedTuple, Optional, Tuple, Union
 
 import torch
 from mmdet.models.layers.transformer.utils import inverse_sigmoid
@@ -22,6 +22,23 @@ from mmdet.structures.bbox import bbox_xyxy_to_cxcywh
 from torch import Tensor, nn
 
 Scalar = Union[float, Tensor]
+
+
+class FDRParams(NamedTuple):
+    """The weighting function of a decoder's step, computed once.
+
+    The decoder returns it with its outputs; the losses (FGL targets) and
+    the head (``edge_std``) use the same W(n).
+
+    Attributes:
+        up (Tensor): a, shape (1,).
+        reg_scale (Tensor): c, shape (1,).
+        project (Tensor): W(n), shape (N + 1,), in the dtype of ``up``.
+    """
+
+    up: Tensor
+    reg_scale: Tensor
+    project: Tensor
 
 
 def weighting_function(reg_max: int, up: Scalar, reg_scale: Scalar) -> Tensor:
@@ -140,6 +157,7 @@ def bbox2distance(
     reg_scale: Scalar,
     up: Scalar,
     eps: float = 1e-16,
+    project: Optional[Tensor] = None,
 ) -> Tuple[Tensor, Tensor, Tensor]:
     """Soft bin targets of ground-truth edges relative to anchor boxes.
 
@@ -156,6 +174,9 @@ def bbox2distance(
         reg_scale (float | Tensor): c.
         up (float | Tensor): a.
         eps (float): Guards the division by the anchor size.
+        project (Tensor, optional): W(n) of ``reg_max``, ``up`` and
+            ``reg_scale`` when the caller has it (:class:`FDRParams`);
+            computed here otherwise.
 
     Returns:
         tuple[Tensor]: Each of shape (n * 4,), detached:
@@ -171,7 +192,9 @@ def bbox2distance(
     left_top = (centre - gt_bboxes[..., :2]) / scale - 0.5 * reg_scale_abs
     right_bottom = (gt_bboxes[..., 2:] - centre) / scale - 0.5 * reg_scale_abs
     distance = torch.cat([left_top, right_bottom], -1).reshape(-1).detach()
-    project = weighting_function(reg_max, up, reg_scale).to(distance)
+    if project is None:
+        project = weighting_function(reg_max, up, reg_scale)
+    project = project.to(distance)
     # index of the last bin whose value is <= distance (-1 if none)
     left_bin = (project[None] <= distance[:, None]).sum(-1) - 1
     inside = (left_bin >= 0) & (left_bin < reg_max)

@@ -5,8 +5,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.structures.bbox import bbox_overlaps, bbox_xyxy_to_cxcywh
-from mmdet.utils import reduce_mean
-from torch import Tensor
+from mmdet.utils import InstanceList, reduce_mean
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+from .fdr import FDRParams, bbox2distance
 
 Matching = Tuple[Tensor, Tensor]  # (query indices, gt indices), each (n,)
 
@@ -129,3 +132,174 @@ def normalised_targets(
             )
         )
     return targets
+
+
+def hungarian_match(
+    assigner,
+    scores: Tensor,
+    boxes: Tensor,
+    batch_gt_instances: InstanceList,
+    batch_img_metas: List[dict],
+) -> List[Matching]:
+    """One output's one-to-one matching, per image.
+
+    Args:
+        assigner: mmdet's ``HungarianAssigner`` (or one with its
+            ``assign(pred_instances, gt_instances, img_meta)``).
+        scores (Tensor): (B, Q, K) logits.
+        boxes (Tensor): (B, Q, 4) boxes, cxcywh normalised.
+        batch_gt_instances (list[:obj:`InstanceData`]): ``bboxes`` xyxy
+            pixels and ``labels`` per image.
+        batch_img_metas (list[dict]): With ``img_shape``.
+
+    Returns:
+        list[tuple[Tensor, Tensor]]: Per image, (query indices, gt indices).
+    """
+    matches = []
+    for image, (gt, meta) in enumerate(
+        zip(batch_gt_instances, batch_img_metas)
+    ):
+        h, w = meta['img_shape'][:2]
+        factor = boxes.new_tensor([w, h, w, h])
+        pred = InstanceData(
+            scores=scores[image].detach(),
+            bboxes=box_cxcywh_to_xyxy(boxes[image].detach()) * factor,
+        )
+        result = assigner.assign(pred, gt, img_meta=meta)
+        query = torch.nonzero(result.gt_inds > 0).squeeze(1)
+        matches.append((query, result.gt_inds[query] - 1))
+    return matches
+
+
+def dn_positive_pairs(
+    dn_meta: Dict, targets: Sequence[Dict[str, Tensor]]
+) -> List[Matching]:
+    """The fixed (query, gt) pairs of the denoising queries.
+
+    Both denoising generators (mmdet's ``CdnQueryGenerator`` and
+    :class:`DFineCdnQueryGenerator`) lay the D queries out in G groups of
+    2g (g = the batch's largest ground-truth count): in each group the g
+    positive queries, then g negative ones. Ground truth j of an image is
+    query ``group * 2g + j`` of every group (as mmdet's
+    ``DINOHead.get_dn_targets``).
+
+    Args:
+        dn_meta (dict): ``num_denoising_queries`` (D) and
+            ``num_denoising_groups`` (G).
+        targets (Sequence[dict]): Per image, ``labels`` (n,).
+
+    Returns:
+        list[tuple[Tensor, Tensor]]: Per image, (query indices, gt
+        indices), each (G * n,), group-major.
+    """
+    groups = dn_meta['num_denoising_groups']
+    group_size = dn_meta['num_denoising_queries'] // groups
+    pairs = []
+    for target in targets:
+        labels = target['labels']
+        count = len(labels)
+        gt = torch.arange(count, device=labels.device)
+        starts = torch.arange(groups, device=labels.device) * group_size
+        pairs.append(
+            ((starts[:, None] + gt[None]).flatten(), gt.repeat(groups))
+        )
+    return pairs
+
+
+def denoising_keepalive(
+    generator: Optional[nn.Module], dn_meta: Optional[Dict]
+) -> Dict[str, Tensor]:
+    """A zero ``dn_loss_cls`` on the denoising generator's parameters when
+    the batch made no denoising queries (no ground truth in it), so that
+    every parameter still gets a gradient (distributed training needs
+    this); an empty dict otherwise.
+
+    Args:
+        generator (nn.Module, optional): The detector's denoising query
+            generator; None without denoising.
+        dn_meta (dict, optional): The generator's metadata for the batch.
+    """
+    if generator is None or (dn_meta and dn_meta['num_denoising_queries']):
+        return {}
+    zero = sum(param.sum() for param in generator.parameters()) * 0.0
+    return dict(dn_loss_cls=zero)
+
+
+def fgl_targets(
+    anchors: Tensor,
+    match: Sequence[Matching],
+    targets: Sequence[Dict[str, Tensor]],
+    reg_max: int,
+    fdr_params: FDRParams,
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """FGL's soft bin targets of the matched edges, relative to the anchors
+    (the same for every layer, which share the anchors).
+
+    Args:
+        anchors (Tensor): (B, Q, 4) FDR anchors, cxcywh.
+        match (Sequence[tuple]): Per image, (query, gt) pairs.
+        targets (Sequence[dict]): Normalised ground truth per image
+            (:func:`normalised_targets`).
+        reg_max (int): N.
+        fdr_params (:class:`FDRParams`): The decoder's a, c and W(n).
+
+    Returns:
+        tuple[Tensor]: :func:`bbox2distance`'s bins and weights, each
+        (4 * pairs,).
+    """
+    batch, query = flat_index(match)
+    return bbox2distance(
+        anchors[batch, query].detach(),
+        gather_targets(targets, match, 'xyxy'),
+        reg_max,
+        fdr_params.reg_scale,
+        fdr_params.up,
+        project=fdr_params.project,
+    )
+
+
+def classification_loss(
+    loss_cls: nn.Module,
+    scores: Tensor,
+    boxes: Tensor,
+    targets: Sequence[Dict[str, Tensor]],
+    match: Sequence[Matching],
+    num: float,
+    iou_aware: bool,
+) -> Tensor:
+    """One output's classification loss.
+
+    Args:
+        loss_cls (nn.Module): The loss.
+        scores (Tensor): (B, Q, K) logits.
+        boxes (Tensor): (B, Q, 4) boxes, cxcywh normalised.
+        targets (Sequence[dict]): Normalised ground truth per image.
+        match (Sequence[tuple]): Per image, (query, gt) pairs.
+        num (float): Normaliser.
+        iou_aware (bool): True for the varifocal loss (soft targets: the
+            IoU of each matched box at its class, and a positive mask);
+            False for mmdet's focal-type losses (labels, background = K).
+    """
+    batch, query = flat_index(match)
+    labels = gather_targets(targets, match, 'labels')
+    num_classes = scores.shape[-1]
+    flat = scores.reshape(-1, num_classes)
+    if not iou_aware:
+        label_map = torch.full(
+            scores.shape[:2], num_classes, dtype=torch.long,
+            device=scores.device,
+        )  # fmt: skip
+        label_map[batch, query] = labels
+        return loss_cls(flat, label_map.reshape(-1), avg_factor=num)
+    gt_xyxy = gather_targets(targets, match, 'xyxy')
+    iou = aligned_iou(box_cxcywh_to_xyxy(boxes[batch, query]), gt_xyxy)
+    target = torch.zeros_like(scores)
+    positive = torch.zeros_like(scores, dtype=torch.bool)
+    target[batch, query, labels] = iou.detach().to(target.dtype)
+    positive[batch, query, labels] = True
+    return loss_cls(
+        flat,
+        target.reshape(-1, num_classes),
+        positive.reshape(-1, num_classes),
+        avg_factor=num,
+    )

@@ -1,6 +1,6 @@
 """A detector's structural settings, given to its parts in one place."""
 
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 
 def inject_setting(
@@ -45,7 +45,10 @@ HEAD_FROM_DECODER = (
 
 
 def head_settings(
-    head: Optional[dict], decoder: Optional[dict], owner: str
+    head: Optional[dict],
+    decoder: Optional[dict],
+    owner: str,
+    keys: Optional[Sequence[str]] = None,
 ) -> dict:
     """The head's structural settings from the decoder's config (layers,
     bins, inference layer, channels), each set once on the decoder.
@@ -55,6 +58,9 @@ def head_settings(
         decoder (dict, optional): The decoder's config; settings it does
             not name keep the head's own values.
         owner (str): The detector's class name, for messages.
+        keys (Sequence[str], optional): Only these settings (e.g. mmdet's
+            DETRs fill ``num_pred_layer`` themselves). Defaults to all of
+            :data:`HEAD_FROM_DECODER`.
 
     Returns:
         dict: The head's config with the settings.
@@ -64,6 +70,8 @@ def head_settings(
     """
     head = dict(head or {})
     for key, path in HEAD_FROM_DECODER:
+        if keys is not None and key not in keys:
+            continue
         value: Any = decoder or {}
         for step in path:
             value = value.get(step) if isinstance(value, dict) else None

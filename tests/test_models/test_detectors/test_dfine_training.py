@@ -89,21 +89,30 @@ def test_too_few_positions_for_the_queries(model):
 
 
 def test_channels_last_training_gives_the_same_losses(model):
-    """``channels_last=True`` changes the memory format only."""
+    """``DFineChannelsLastHook`` changes the memory format only; the old
+    model argument is an error that names the hook."""
+    from types import SimpleNamespace
+
     from mmdet.registry import MODELS
     from mmengine.config import Config
 
     from dfine_mm.converters.dfine import variant_config_path
+    from dfine_mm.engine.hooks import DFineChannelsLastHook
 
     cfg = Config.fromfile(variant_config_path('n'))
     cfg.model.bbox_head.num_classes = 5
     cfg.model.backbone.init_cfg = None
-    cfg.model.channels_last = True
+    with pytest.raises(ValueError, match='DFineChannelsLastHook'):
+        MODELS.build(dict(cfg.model, channels_last=True))
     fast = MODELS.build(cfg.model)
     fast.load_state_dict(model.state_dict())
     fast.train()
+    DFineChannelsLastHook().before_run(SimpleNamespace(model=fast))
     weight = fast.backbone.stem.stem1.conv.weight
     assert weight.is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match=r"no \['encoder'\]"):
+        hook = DFineChannelsLastHook(parts=('backbone', 'encoder'))
+        hook.before_run(SimpleNamespace(model=fast))
     images, batch = torch.rand(2, 3, SIZE, SIZE), samples([3, 1], seed=3)
     torch.manual_seed(1)  # the same denoising noise for both
     expected = model.loss(images, batch)

@@ -18,11 +18,11 @@ from mmengine.hub import get_config
 HEIGHT, WIDTH = 128, 160
 # per config folder: detector, head, mmdet's base, keys beyond d0.loss_*
 DETECTORS = {
-    'dino_fdr': ('DINOFDR', 'DINOFDRHead', 'dino-4scale_r50_8xb2-12e',
+    'dino_fdr': ('FDRDINO', 'FDRDINOHead', 'dino-4scale_r50_8xb2-12e',
                  {'enc_loss_cls', 'pre_loss_bbox', 'dn_loss_bbox',
                   'd0.dn_loss_iou', 'dn_pre_loss_cls'}),
     'deformable_detr_fdr': (
-        'DeformableDETRFDR', 'DeformableDETRFDRHead',
+        'FDRDeformableDETR', 'FDRDeformableDETRHead',
         'deformable-detr-refine-twostage_r50_16xb2-50e',
         {'enc_loss_cls', 'enc_loss_bbox', 'enc_loss_iou', 'pre_loss_bbox'}),
 }  # fmt: skip
@@ -116,8 +116,9 @@ def test_loss_and_predict(path):
 
 @pytest.mark.parametrize('folder', DETECTORS)
 def test_deploy_mode_with_an_earlier_eval_layer(folder):
-    """``switch_to_deploy`` drops the layers after eval_idx; the encoder
-    branches (at index L of the head's lists) are still found."""
+    """``switch_to_deploy`` drops the layers after eval_idx and leaves a
+    consistent model: ``num_layers`` is 4 for the decoder and the head, and
+    the query-selection branches move to index 4 of the head's lists."""
     path = next(p for p in CONFIGS if _folder(p) == folder)
     torch.manual_seed(0)
     model = MODELS.build(_cfg(path, eval_idx=-3).model)
@@ -126,11 +127,15 @@ def test_deploy_mode_with_an_earlier_eval_layer(folder):
         param.data.normal_(0, 0.02)
     model.eval()
     images = torch.rand(1, 3, HEIGHT, WIDTH)
+    head = model.bbox_head
+    selection = head.cls_branches[6], head.reg_branches[6]
     with torch.no_grad():
         before = model.predict(images, det_samples([0], HEIGHT, WIDTH))
         model.switch_to_deploy()
         after = model.predict(images, det_samples([0], HEIGHT, WIDTH))
-    assert len(model.decoder.layers) == 4
+    assert len(model.decoder.layers) == model.decoder.num_layers == 4
+    assert head.num_layers == 4 and len(head.cls_branches) == 5
+    assert (head.cls_branches[4], head.reg_branches[4]) == selection
     before, after = before[0].pred_instances, after[0].pred_instances
     torch.testing.assert_close(after.scores, before.scores)
     torch.testing.assert_close(after.bboxes, before.bboxes)
@@ -191,3 +196,22 @@ def test_build_time_checks(folder):
             cfg.model.update(flags)
             with pytest.raises(ValueError, match='as_two_stage=True'):
                 MODELS.build(cfg.model)
+
+
+def test_old_names_still_build():
+    """Configs and checkpoints written before the FDR classes were renamed
+    (mmdet's variant-first order) keep working."""
+    old_to_new = dict(
+        DINOFDR='FDRDINO',
+        DINOFDRHead='FDRDINOHead',
+        DeformableDETRFDR='FDRDeformableDETR',
+        DeformableDETRFDRHead='FDRDeformableDETRHead',
+    )
+    for old, new in old_to_new.items():
+        assert MODELS.get(old) is MODELS.get(new) is not None
+    path = next(p for p in CONFIGS if _folder(p) == 'dino_fdr')
+    new = MODELS.build(_cfg(path).model)
+    cfg = _cfg(path)  # (mmdet's DINO changes its dn_cfg while building)
+    cfg.model.type, cfg.model.bbox_head.type = 'DINOFDR', 'DINOFDRHead'
+    old = MODELS.build(cfg.model)
+    old.load_state_dict(new.state_dict(), strict=True)

@@ -4,6 +4,7 @@ from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from mmengine.structures import InstanceData
 
 from dfine_mm.models.layers import DFineCdnQueryGenerator
+from dfine_mm.models.utils.go_lsd import dn_positive_pairs
 
 
 def _sample(num_boxes, size=(100, 200)):
@@ -32,10 +33,13 @@ def test_group_sizes_and_outputs():
     assert label_q.shape == (2, 198, 16) and box_q.shape == (2, 198, 4)
     assert mask.shape == (208, 208)
     # positives: first g slots of each group, real boxes only
-    assert meta['positive_indices'][0].tolist() == [
+    targets = [dict(labels=torch.zeros(3)), dict(labels=torch.zeros(1))]
+    pairs = dn_positive_pairs(meta, targets)
+    assert pairs[0][0].tolist() == [
         g * 6 + t for g in range(33) for t in range(3)
     ]
-    assert meta['positive_indices'][1].tolist() == [g * 6 for g in range(33)]
+    assert pairs[0][1].tolist() == [0, 1, 2] * 33
+    assert pairs[1][0].tolist() == [g * 6 for g in range(33)]
     # padded slots of image 1 carry the zero pad embedding
     assert torch.all(label_q[1, 1:3] == 0)
 
@@ -83,3 +87,24 @@ def test_label_noise_rate_and_no_gt():
     assert 0.15 < flipped.float().mean() < 0.26
     assert gen([_sample(0), _sample(0)]) is None
     assert _generator(num_denoising=0)([sample]) is None
+
+
+def test_positive_pairs_hold_their_ground_truth():
+    """Without noise, the query dn_positive_pairs pairs with ground truth j
+    carries exactly box j and label j."""
+    torch.manual_seed(0)
+    gen = _generator(num_denoising=12, label_noise_ratio=0.0,
+                     box_noise_scale=0.0)  # fmt: skip
+    batch = [_sample(3), _sample(2)]
+    label_q, box_q, _, meta = gen(batch)
+    targets = [dict(labels=s.gt_instances.labels) for s in batch]
+    for image, (query, gt) in enumerate(dn_positive_pairs(meta, targets)):
+        sample = batch[image]
+        h, w = sample.metainfo['img_shape']
+        scale = torch.tensor([w, h, w, h])
+        boxes = bbox_cxcywh_to_xyxy(box_q[image, query].sigmoid()) * scale
+        torch.testing.assert_close(
+            boxes, sample.gt_instances.bboxes[gt], rtol=0, atol=1e-3
+        )
+        embedding = gen.label_embedding(sample.gt_instances.labels[gt])
+        torch.testing.assert_close(label_q[image, query], embedding)

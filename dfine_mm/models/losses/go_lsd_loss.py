@@ -4,28 +4,33 @@ distributions (D-FINE, DINO+FDR, Deformable-DETR+FDR)."""
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+from mmdet.registry import TASK_UTILS
 from mmdet.utils import InstanceList
-from mmengine.structures import InstanceData
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..losses import DFineVarifocalLoss
-from ..utils import bbox2distance, go_lsd_union
+from ..utils import go_lsd_union
+from ..utils.fdr import FDRParams
 from ..utils.go_lsd import (
     Matching,
     aligned_iou,
     box_cxcywh_to_xyxy,
+    classification_loss,
     ddf_balance,
+    dn_positive_pairs,
+    fgl_targets,
     flat_index,
     gather_targets,
+    hungarian_match,
     mean_over_processes,
     narrow_head,
     normalised_targets,
 )
-from ..utils.gt_labels import check_gt_labels
+from .varifocal_loss import DFineVarifocalLoss
 
 
-class FDRLossMixin:
-    """GO-LSD losses (D-FINE, arXiv 2410.13842 §3.3) for DETR heads.
+@TASK_UTILS.register_module()
+class DFineGOLSDLoss:
+    """GO-LSD losses (D-FINE, arXiv 2410.13842 §3.3) of a DETR head.
 
     Every output (decoder layers, the layer-0 head, the encoder proposals)
     is matched to the ground truth on its own with ``self.assigner``
@@ -40,14 +45,46 @@ class FDRLossMixin:
     (classification) and the number of union pairs (boxes, FGL); the
     denoising ones multiply the former by the number of groups.
 
-    The host head provides ``num_classes``, ``reg_max``, ``assigner``,
-    ``loss_cls`` (:class:`DFineVarifocalLoss`, or a mmdet loss taking
-    labels such as ``FocalLoss``), ``loss_bbox`` (L1), ``loss_iou``
-    (GIoU), ``loss_fgl`` and ``loss_ddf`` (None to leave out) and
-    ``union_matching`` (bool).
+    The head builds it from its own (already built) loss modules and
+    assigner; it holds no parameters.
+
+    Args:
+        num_classes (int): K.
+        reg_max (int): N; edge distributions have N + 1 bins.
+        assigner: One-to-one assigner (mmdet's ``HungarianAssigner``).
+        loss_cls (nn.Module): :class:`DFineVarifocalLoss`, or a mmdet loss
+            taking labels such as ``FocalLoss``.
+        loss_bbox (nn.Module): L1 on cxcywh boxes.
+        loss_iou (nn.Module): GIoU on xyxy boxes.
+        loss_fgl (nn.Module, optional): FGL; None leaves it out.
+        loss_ddf (nn.Module, optional): DDF; None leaves it out.
+        union_matching (bool): Box and distribution losses use the union of
+            all outputs' matchings. Defaults to True.
     """
 
-    def fdr_loss(
+    def __init__(
+        self,
+        num_classes: int,
+        reg_max: int,
+        assigner,
+        loss_cls: nn.Module,
+        loss_bbox: nn.Module,
+        loss_iou: nn.Module,
+        loss_fgl: Optional[nn.Module] = None,
+        loss_ddf: Optional[nn.Module] = None,
+        union_matching: bool = True,
+    ) -> None:
+        self.num_classes = num_classes
+        self.reg_max = reg_max
+        self.assigner = assigner
+        self.loss_cls = loss_cls
+        self.loss_bbox = loss_bbox
+        self.loss_iou = loss_iou
+        self.loss_fgl = loss_fgl
+        self.loss_ddf = loss_ddf
+        self.union_matching = union_matching
+
+    def __call__(
         self,
         layers_scores: Tensor,
         layers_boxes: Tensor,
@@ -57,7 +94,7 @@ class FDRLossMixin:
         pre_boxes: Optional[Tensor],
         enc_scores: Optional[Tensor],
         enc_boxes: Optional[Tensor],
-        fdr_params: Optional[Tuple[Tensor, Tensor]],
+        fdr_params: Optional[FDRParams],
         batch_gt_instances: InstanceList,
         batch_img_metas: List[dict],
         dn_meta: Optional[Dict] = None,
@@ -78,7 +115,7 @@ class FDRLossMixin:
             enc_scores (Tensor, optional): (B, Q, K) logits of the encoder
                 proposals.
             enc_boxes (Tensor, optional): (B, Q, 4) their boxes.
-            fdr_params (tuple[Tensor]): ``(up, reg_scale)``.
+            fdr_params (:class:`FDRParams`): The decoder's a, c and W(n).
                 Without edge distributions (a head with ``fdr=False``)
                 ``layers_corners``, ``anchors``, ``pre_scores``,
                 ``pre_boxes`` and ``fdr_params`` are None: no FGL, DDF or
@@ -86,7 +123,8 @@ class FDRLossMixin:
             batch_gt_instances (list[:obj:`InstanceData`]): ``bboxes`` xyxy
                 pixels and ``labels`` per image.
             batch_img_metas (list[dict]): With ``img_shape``.
-            dn_meta (dict, optional): From the denoising generator.
+            dn_meta (dict, optional): From the denoising generator
+                (``num_denoising_queries``, ``num_denoising_groups``).
 
         Returns:
             dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou``,
@@ -94,7 +132,6 @@ class FDRLossMixin:
             layer i < L - 1; ``pre_loss_*``; ``enc_loss_*``; ``dn_*``,
             ``d{i}.dn_*`` and ``dn_pre_*`` with denoising.
         """
-        check_gt_labels(batch_gt_instances, batch_img_metas, self.num_classes)
         targets = normalised_targets(batch_gt_instances, batch_img_metas)
         num_dn = dn_meta['num_denoising_queries'] if dn_meta else 0
         layers = len(layers_scores)
@@ -109,20 +146,24 @@ class FDRLossMixin:
             layers_boxes[:, :, num_dn:],
         )
         own = [
-            self._match(s, b, batch_gt_instances, batch_img_metas)
+            hungarian_match(
+                self.assigner, s, b, batch_gt_instances, batch_img_metas
+            )
             for s, b in zip(scores, boxes)
         ]
         own_pre = pre_s = pre_b = None
         if pre_scores is not None:
             pre_s, pre_b = pre_scores[:, num_dn:], pre_boxes[:, num_dn:]
-            own_pre = self._match(
-                pre_s, pre_b, batch_gt_instances, batch_img_metas
-            )
+            own_pre = hungarian_match(
+                self.assigner, pre_s, pre_b, batch_gt_instances,
+                batch_img_metas,
+            )  # fmt: skip
         own_enc = None
         if enc_scores is not None:
-            own_enc = self._match(
-                enc_scores, enc_boxes, batch_gt_instances, batch_img_metas
-            )
+            own_enc = hungarian_match(
+                self.assigner, enc_scores, enc_boxes, batch_gt_instances,
+                batch_img_metas,
+            )  # fmt: skip
         if self.union_matching:
             everything = [own[-1], *own[:-1], own_pre, own_enc]
             everything = [m for m in everything if m is not None]
@@ -143,9 +184,10 @@ class FDRLossMixin:
             # FGL targets belong to a layer's box pairs: one set for the
             # union (every layer shares it), one per layer without it
             fdr_targets = [
-                self._fgl_targets(
-                    anchors[:, num_dn:], match, targets, fdr_params
-                )
+                fgl_targets(
+                    anchors[:, num_dn:], match, targets, self.reg_max,
+                    fdr_params,
+                )  # fmt: skip
                 for match in (box_matches[-1:] if self.union_matching
                               else box_matches)
             ] * (layers if self.union_matching else 1)  # fmt: skip
@@ -156,19 +198,19 @@ class FDRLossMixin:
                 teacher = (corners[-1], scores[-1])
                 balance = ddf_balance(box_matches[i], scores.shape[1:3])
             prefix = '' if i == layers - 1 else f'd{i}.'
-            for name, value in self._output_loss(
+            for name, value in self.output_loss(
                 scores[i], boxes[i], targets, own[i], box_matches[i],
                 num_cls, num_box, corners[i], fdr_targets[i], teacher,
                 balance, fdr_params,
             ).items():  # fmt: skip
                 losses[prefix + name] = value
         if own_pre is not None:
-            for name, value in self._output_loss(
+            for name, value in self.output_loss(
                 pre_s, pre_b, targets, own_pre, pre_box, num_cls, num_box
             ).items():
                 losses['pre_' + name] = value
         if own_enc is not None:
-            for name, value in self._output_loss(
+            for name, value in self.output_loss(
                 enc_scores, enc_boxes, targets, own_enc, enc_box, num_cls,
                 num_box,
             ).items():  # fmt: skip
@@ -203,24 +245,19 @@ class FDRLossMixin:
         dn_meta: Dict,
         num_cls: float,
         balance: Optional[Tuple[float, float]],
-        fdr_params: Optional[Tuple[Tensor, Tensor]],
+        fdr_params: Optional[FDRParams],
     ) -> Dict[str, Tensor]:
         """Losses of the denoising queries: fixed pairs, every layer (the
         distribution and ``pre_`` inputs are None without FDR)."""
-        groups = dn_meta['num_denoising_groups']
-        matches = []
-        for positive, target in zip(dn_meta['positive_indices'], targets):
-            count = len(target['labels'])
-            gt = torch.arange(count, device=positive.device).repeat(groups)
-            matches.append((positive.long(), gt))
-        num = num_cls * groups
+        matches = dn_positive_pairs(dn_meta, targets)
+        num = num_cls * dn_meta['num_denoising_groups']
         layers = len(scores)
         fdr_targets = None
         if corners is None:
             corners = [None] * layers
         else:
-            fdr_targets = self._fgl_targets(
-                anchors, matches, targets, fdr_params
+            fdr_targets = fgl_targets(
+                anchors, matches, targets, self.reg_max, fdr_params
             )
         losses = {}
         for i in range(layers):
@@ -228,20 +265,20 @@ class FDRLossMixin:
             if i < layers - 1 and balance is not None:
                 teacher = (corners[-1], scores[-1])
             prefix = 'dn_' if i == layers - 1 else f'd{i}.dn_'
-            for name, value in self._output_loss(
+            for name, value in self.output_loss(
                 scores[i], boxes[i], targets, matches, matches, num, num,
                 corners[i], fdr_targets, teacher, balance, fdr_params,
             ).items():  # fmt: skip
                 losses[prefix + name] = value
         if pre_scores is None:
             return losses
-        for name, value in self._output_loss(
+        for name, value in self.output_loss(
             pre_scores, pre_boxes, targets, matches, matches, num, num
         ).items():
             losses['dn_pre_' + name] = value
         return losses
 
-    def _output_loss(
+    def output_loss(
         self,
         scores: Tensor,
         boxes: Tensor,
@@ -254,7 +291,7 @@ class FDRLossMixin:
         fdr_targets: Optional[Tuple[Tensor, ...]] = None,
         teacher: Optional[Tuple[Tensor, Tensor]] = None,
         balance: Optional[Tuple[float, float]] = None,
-        fdr_params: Optional[Tuple[Tensor, Tensor]] = None,
+        fdr_params: Optional[FDRParams] = None,
     ) -> Dict[str, Tensor]:
         """Loss terms of one output.
 
@@ -269,7 +306,7 @@ class FDRLossMixin:
             corners (Tensor, optional): (B, Q, 4 * (N + 1)) edge logits;
                 adds FGL.
             fdr_targets (tuple[Tensor], optional): FGL targets of
-                ``box_match`` (see :meth:`_fgl_targets`).
+                ``box_match`` (see :func:`fgl_targets`).
             teacher (tuple[Tensor], optional): The last layer's corners and
                 logits; adds DDF.
             balance (tuple[float], optional): DDF's (num_pos, num_neg).
@@ -279,7 +316,15 @@ class FDRLossMixin:
             when applicable ``loss_fgl``, ``loss_ddf``.
         """
         losses = dict(
-            loss_cls=self._cls_loss(scores, boxes, targets, cls_match, num_cls)
+            loss_cls=classification_loss(
+                self.loss_cls,
+                scores,
+                boxes,
+                targets,
+                cls_match,
+                num_cls,
+                isinstance(self.loss_cls, DFineVarifocalLoss),
+            )
         )
         batch, query = flat_index(box_match)
         gt_cxcywh = gather_targets(targets, box_match, 'cxcywh')
@@ -321,78 +366,30 @@ class FDRLossMixin:
         )
         return losses
 
-    def _cls_loss(
-        self,
-        scores: Tensor,
-        boxes: Tensor,
-        targets: List[Dict[str, Tensor]],
-        match: Sequence[Matching],
-        num: float,
-    ) -> Tensor:
-        """Classification loss: IoU-aware targets for the varifocal loss,
-        class labels (background = K) for mmdet's focal-type losses."""
-        batch, query = flat_index(match)
-        labels = gather_targets(targets, match, 'labels')
-        num_classes = scores.shape[-1]
-        flat = scores.reshape(-1, num_classes)
-        if not isinstance(self.loss_cls, DFineVarifocalLoss):
-            label_map = torch.full(
-                scores.shape[:2], num_classes, dtype=torch.long,
-                device=scores.device,
-            )  # fmt: skip
-            label_map[batch, query] = labels
-            return self.loss_cls(flat, label_map.reshape(-1), avg_factor=num)
-        gt_xyxy = gather_targets(targets, match, 'xyxy')
-        iou = aligned_iou(box_cxcywh_to_xyxy(boxes[batch, query]), gt_xyxy)
-        target = torch.zeros_like(scores)
-        positive = torch.zeros_like(scores, dtype=torch.bool)
-        target[batch, query, labels] = iou.detach().to(target.dtype)
-        positive[batch, query, labels] = True
-        return self.loss_cls(
-            flat,
-            target.reshape(-1, num_classes),
-            positive.reshape(-1, num_classes),
-            avg_factor=num,
-        )
-
-    def _match(
+    def single_output_loss(
         self,
         scores: Tensor,
         boxes: Tensor,
         batch_gt_instances: InstanceList,
         batch_img_metas: List[dict],
-    ) -> List[Matching]:
-        """One output's Hungarian matching, per image (query, gt) pairs."""
-        matches = []
-        for image, (gt, meta) in enumerate(
-            zip(batch_gt_instances, batch_img_metas)
-        ):
-            h, w = meta['img_shape'][:2]
-            factor = boxes.new_tensor([w, h, w, h])
-            pred = InstanceData(
-                scores=scores[image].detach(),
-                bboxes=box_cxcywh_to_xyxy(boxes[image].detach()) * factor,
-            )
-            result = self.assigner.assign(pred, gt, img_meta=meta)
-            query = torch.nonzero(result.gt_inds > 0).squeeze(1)
-            matches.append((query, result.gt_inds[query] - 1))
-        return matches
+    ) -> Dict[str, Tensor]:
+        """Classification, L1 and GIoU of one output on its own matching
+        (e.g. Deformable-DETR's class-agnostic proposals).
 
-    def _fgl_targets(
-        self,
-        anchors: Tensor,
-        match: Sequence[Matching],
-        targets: List[Dict[str, Tensor]],
-        fdr_params: Tuple[Tensor, Tensor],
-    ) -> Tuple[Tensor, Tensor, Tensor]:
-        """Soft bin targets of the matched edges, relative to the anchors
-        (the same for every layer, which share the anchors)."""
-        up, reg_scale = fdr_params
-        batch, query = flat_index(match)
-        return bbox2distance(
-            anchors[batch, query].detach(),
-            gather_targets(targets, match, 'xyxy'),
-            self.reg_max,
-            reg_scale,
-            up,
+        Args:
+            scores (Tensor): (B, S, K) logits.
+            boxes (Tensor): (B, S, 4) boxes, cxcywh normalised.
+            batch_gt_instances (list[:obj:`InstanceData`]): Ground truth.
+            batch_img_metas (list[dict]): With ``img_shape``.
+
+        Returns:
+            dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou``.
+        """
+        targets = normalised_targets(batch_gt_instances, batch_img_metas)
+        match = hungarian_match(
+            self.assigner, scores, boxes, batch_gt_instances, batch_img_metas
         )
+        num = mean_over_processes(
+            sum(len(t['labels']) for t in targets), scores.device
+        )
+        return self.output_loss(scores, boxes, targets, match, match, num, num)

@@ -1,4 +1,4 @@
-"""FDRLossMixin: the FGL of each layer uses that layer's own box pairs when
+"""DFineGOLSDLoss: the FGL of each layer uses that layer's own box pairs when
 the GO-LSD union is off (the ``fdr_fgl`` ablation arms)."""
 
 import pytest
@@ -8,7 +8,13 @@ from mmdet.structures.bbox import bbox_overlaps
 from mmdet.utils import register_all_modules
 from mmengine.structures import InstanceData
 
-from dfine_mm.models.utils import bbox2distance, go_lsd_union
+from dfine_mm.models.utils import (
+    FDRParams,
+    bbox2distance,
+    go_lsd_union,
+    weighting_function,
+)
+from dfine_mm.models.utils.go_lsd import hungarian_match
 
 LAYERS, BATCH, QUERIES, CLASSES, REG_MAX = 3, 2, 12, 3, 8
 SIZE = 64.0
@@ -84,18 +90,25 @@ def expected_fgl(head, corners, boxes, anchors, match, gts, num):
 def test_fgl_uses_each_layers_pairs(union):
     head = build_head(union)
     scores, boxes, corners, anchors, gts, metas = inputs()
-    losses = head.fdr_loss(
-        scores, boxes, corners, anchors, scores[0], boxes[0], None, None,
-        (UP, REG_SCALE), gts, metas,
+    params = FDRParams(
+        UP, REG_SCALE,
+        weighting_function(REG_MAX, UP, REG_SCALE),
     )  # fmt: skip
-    own = [head._match(s, b, gts, metas) for s, b in zip(scores, boxes)]
+    losses = head.go_lsd_loss()(
+        scores, boxes, corners, anchors, scores[0], boxes[0], None, None,
+        params, gts, metas,
+    )  # fmt: skip
+    own = [
+        hungarian_match(head.assigner, s, b, gts, metas)
+        for s, b in zip(scores, boxes)
+    ]
     # the case that matters: the layers' matchings differ
     assert any(not torch.equal(a[0], b[0]) for a, b in zip(own[0], own[-1])), (
         'inputs must give different matchings per layer'
     )
     if union:
         # every layer's box terms use the union of all outputs' pairs
-        pre = head._match(scores[0], boxes[0], gts, metas)
+        pre = hungarian_match(head.assigner, scores[0], boxes[0], gts, metas)
         union_pairs = go_lsd_union([own[-1], *own[:-1], pre])
         matches = [union_pairs] * LAYERS
         num = float(sum(len(q) for q, _ in union_pairs))

@@ -5,7 +5,7 @@ from typing import Dict
 
 from mmdet.models.detectors import DeformableDETR
 from mmdet.registry import MODELS
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..layers.fdr_deformable_detr_decoder import (
     FDRDeformableDetrTransformerDecoder,
@@ -14,13 +14,14 @@ from .fdr_detector_mixin import FDRDetectorMixin
 
 
 @MODELS.register_module()
-class DeformableDETRFDR(FDRDetectorMixin, DeformableDETR):
+@MODELS.register_module(name='DeformableDETRFDR')  # the old name
+class FDRDeformableDETR(FDRDetectorMixin, DeformableDETR):
     """Deformable-DETR (mmdet, box refinement + two-stage) with Fine-grained
     Distribution Refinement and GO-LSD.
 
     Relative to mmdet's ``deformable-detr-refine-twostage`` config, set
-    ``type='DeformableDETRFDR'``, the head to
-    :class:`DeformableDETRFDRHead` and optionally the FDR keys of the
+    ``type='FDRDeformableDETR'``, the head to
+    :class:`FDRDeformableDETRHead` and optionally the FDR keys of the
     decoder (``reg_max``, ``reg_scale``, ``up``, ``eval_idx``). The decoder
     becomes :class:`FDRDeformableDetrTransformerDecoder`; query selection
     and its class-agnostic proposal loss stay mmdet's.
@@ -39,7 +40,7 @@ class DeformableDETRFDR(FDRDetectorMixin, DeformableDETR):
     """
 
     fdr_decoder_type = FDRDeformableDetrTransformerDecoder
-    fdr_head_type = 'DeformableDETRFDRHead'
+    fdr_head_type = 'FDRDeformableDETRHead'
 
     def __init__(
         self,
@@ -59,6 +60,15 @@ class DeformableDETRFDR(FDRDetectorMixin, DeformableDETR):
         super().__init__(
             *args, with_box_refine=True, as_two_stage=True, **kwargs
         )
+
+    def _init_query_layers(self) -> None:
+        """The two-stage proposal layers: encoder-memory projection and the
+        query positions from the proposals."""
+        dims = self.embed_dims
+        self.memory_trans_fc = nn.Linear(dims, dims)
+        self.memory_trans_norm = nn.LayerNorm(dims)
+        self.pos_trans_fc = nn.Linear(dims * 2, dims * 2)
+        self.pos_trans_norm = nn.LayerNorm(dims * 2)
 
     def forward_decoder(
         self,
