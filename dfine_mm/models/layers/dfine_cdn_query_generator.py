@@ -20,6 +20,11 @@ class DFineCdnQueryGenerator(BaseModule):
     with the pad label K (a zero embedding) and empty boxes. Labels are
     replaced by a random class with probability ``label_noise_ratio / 2``.
 
+    The jitter moves the xyxy edges, clips them to [0, 1] and takes the
+    absolute value of the cxcywh result (a negative whose edges cross keeps
+    a positive size); clipping can leave a degenerate box (e.g. h = 1 when
+    both y edges clip), as in the original.
+
     Differs from mmdet's ``CdnQueryGenerator`` in the details D-FINE needs:
     an embedding of K + 1 rows with the pad row at index K, the label-noise
     probability, and the noise applied in xyxy then clipped to [0, 1].
@@ -28,8 +33,9 @@ class DFineCdnQueryGenerator(BaseModule):
         num_classes (int): Classes K.
         embed_dims (int): Channels C.
         num_matching_queries (int): Queries Q after the denoising part.
-        num_denoising (int): Upper bound of the denoising queries.
-            Defaults to 100.
+        num_denoising (int): Bound on the positive queries g * G (the
+            denoising queries are 2 * g * G, up to twice this, and more when
+            g > num_denoising, where G = 1). Defaults to 100.
         label_noise_ratio (float): Twice the label flip probability.
             Defaults to 0.5.
         box_noise_scale (float): Scale of the box jitter. Defaults to 1.0.
