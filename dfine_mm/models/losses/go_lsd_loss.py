@@ -25,7 +25,6 @@ from ..utils.go_lsd import (
     narrow_head,
     normalised_targets,
 )
-from .varifocal_loss import DFineVarifocalLoss
 
 
 @TASK_UTILS.register_module()
@@ -52,8 +51,10 @@ class DFineGOLSDLoss:
         num_classes (int): K.
         reg_max (int): N; edge distributions have N + 1 bins.
         assigner: One-to-one assigner (mmdet's ``HungarianAssigner``).
-        loss_cls (nn.Module): :class:`DFineVarifocalLoss`, or a mmdet loss
-            taking labels such as ``FocalLoss``.
+        loss_cls (nn.Module): An IoU-aware loss (``iou_aware = True``, e.g.
+            :class:`DFineVarifocalLoss`, given IoU targets and the
+            matched-class mask), or a mmdet loss taking labels such as
+            ``FocalLoss``.
         loss_bbox (nn.Module): L1 on cxcywh boxes.
         loss_iou (nn.Module): GIoU on xyxy boxes.
         loss_fgl (nn.Module, optional): FGL; None leaves it out.
@@ -323,7 +324,7 @@ class DFineGOLSDLoss:
                 targets,
                 cls_match,
                 num_cls,
-                isinstance(self.loss_cls, DFineVarifocalLoss),
+                getattr(self.loss_cls, 'iou_aware', False),
             )
         )
         batch, query = flat_index(box_match)

@@ -27,6 +27,9 @@ class DFineVarifocalLoss(nn.Module):
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
     """
 
+    #: the FDR heads give IoU targets and the matched-class mask
+    iou_aware = True
+
     def __init__(
         self, alpha: float = 0.75, gamma: float = 2.0, loss_weight: float = 1.0
     ) -> None:

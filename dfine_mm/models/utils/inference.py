@@ -49,9 +49,7 @@ def prune_for_inference(model: nn.Module) -> nn.Module:
     """
     model.eval()
     decoder, head = model.decoder, model.bbox_head
-    keep = decoder.eval_idx
-    if head.num_layers == keep + 1:
-        return model  # already pruned
+    keep = decoder.eval_idx  # (pruning twice changes nothing)
     selection = []
     if getattr(head, 'as_two_stage', False):
         selection = [(head.cls_branches[-1], head.reg_branches[-1])]
