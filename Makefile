@@ -8,7 +8,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-LINT_PATHS := dfine_mm tools tests configs setup.py
+LINT_PATHS := dfine_mm tools tests configs projects setup.py
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test lint format

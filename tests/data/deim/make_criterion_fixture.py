@@ -33,7 +33,7 @@ def load_original(root):
     engine = types.ModuleType('engine')
     engine.__path__ = [osp.join(root, 'engine')]
     core = types.ModuleType('engine.core')
-    core.register = lambda *args, **kwargs: (lambda cls: cls)
+    core.register = lambda *args, **kwargs: lambda cls: cls
     misc = types.ModuleType('engine.misc')
     misc.__path__ = []
     dist = types.ModuleType('engine.misc.dist_utils')
@@ -90,7 +90,10 @@ def make_inputs(seed=0):
 def original_outputs(inputs):
     """The outputs dict the original criterion reads."""
     scores, boxes, corners = (
-        inputs['scores'], inputs['boxes'], inputs['corners'])
+        inputs['scores'],
+        inputs['boxes'],
+        inputs['corners'],
+    )
     up, reg_scale = torch.tensor([UP]), torch.tensor([REG_SCALE])
 
     def layer(i):
