@@ -31,8 +31,8 @@ class DFineHead(FDRDINOHead):
     GIoU; FGL and DDF need distributions and must be None.
 
     The :class:`DFINE` detector gives the head its structural settings
-    (``num_pred_layer``, ``reg_max``, ``eval_idx``, ``embed_dims`` from the
-    decoder; ``fdr``).
+    (``num_pred_layer``, ``reg_max``, ``eval_idx``, ``embed_dims``,
+    ``act_cfg`` and ``mlp_act_cfg`` from the decoder; ``fdr``).
 
     Args:
         fdr (bool): Edge distributions (FDR); False predicts boxes
@@ -47,7 +47,7 @@ class DFineHead(FDRDINOHead):
     def _init_query_selection(self) -> None:
         """D-FINE's own query-selection branches."""
         self.enc_cls_branch, self.enc_reg_branch = query_selection_branches(
-            self.embed_dims, self.cls_out_channels
+            self.embed_dims, self.cls_out_channels, self.mlp_act_cfg
         )
 
     def _encoder_branches(self) -> Tuple[nn.Module, nn.Module]:

@@ -49,18 +49,15 @@ class FDRDeformableDETRHead(DeformableDETRHead):
     GO-LSD's union. :class:`FDRDINOHead` puts the selected proposals into
     the union (``proposals_in_union``) and trains denoising queries.
 
-    mmdet's ``DeformableDETR`` fills ``num_pred_layer`` (L + 1 when
-    two-stage), ``as_two_stage`` and ``share_pred_layer``.
-
     Args:
-        num_pred_layer (int): Set by the detector.
+        num_pred_layer (int): Set by mmdet's detector (L + 1 if two-stage).
         as_two_stage (bool): Set by the detector.
         share_pred_layer (bool): Set by the detector; must be False.
         reg_max (int): N. Defaults to 32.
         eval_idx (int): Decoder layer used at inference (negative counts
             from the end). Defaults to -1.
         lqe_cfg (dict, optional): :class:`DFineLQE` arguments over
-            ``dict(topk=4, hidden_dim=64, num_layers=2)``.
+            ``dict(topk=4, hidden_dim=64, num_layers=2, act_cfg=act_cfg)``.
         loss_cls (dict): Defaults to :class:`DFineVarifocalLoss`.
         loss_fgl (dict, optional): FGL; None leaves it out.
         loss_ddf (dict, optional): DDF; None leaves it out.
@@ -68,6 +65,8 @@ class FDRDeformableDETRHead(DeformableDETRHead):
             and distribution losses. Defaults to True.
         fdr (bool): Must be True here (:class:`DFineHead` also predicts
             plain boxes).
+        act_cfg (dict, optional): The LQE's activation (None: ReLU).
+        mlp_act_cfg (dict, optional): The box MLPs' one (None: ReLU).
         **kwargs: mmdet's ``DETRHead`` arguments (``num_classes``,
             ``embed_dims``, ``loss_bbox``, ``loss_iou``, train/test cfg).
 
@@ -95,6 +94,8 @@ class FDRDeformableDETRHead(DeformableDETRHead):
         loss_ddf: OptConfigType = DEFAULT_LOSS_DDF,
         union_matching: bool = True,
         fdr: bool = True,
+        act_cfg: OptConfigType = None,
+        mlp_act_cfg: OptConfigType = None,
         **kwargs,
     ) -> None:
         name = type(self).__name__
@@ -118,7 +119,8 @@ class FDRDeformableDETRHead(DeformableDETRHead):
         self.reg_max = reg_max
         self.union_matching = union_matching
         self.lqe_cfg = dict(topk=4, hidden_dim=64, num_layers=2)
-        self.lqe_cfg.update(lqe_cfg or {})
+        self.lqe_cfg.update(act_cfg=act_cfg, **(lqe_cfg or {}))
+        self.mlp_act_cfg = mlp_act_cfg
         self.num_layers = num_pred_layer - int(as_two_stage)
         self.eval_idx = (
             eval_idx if eval_idx >= 0 else self.num_layers + eval_idx
@@ -152,6 +154,7 @@ class FDRDeformableDETRHead(DeformableDETRHead):
             self.reg_max,
             self.lqe_cfg,
             self.fdr,
+            self.mlp_act_cfg,
         )
         self._init_query_selection()
 
@@ -160,7 +163,7 @@ class FDRDeformableDETRHead(DeformableDETRHead):
         ``cls_branches`` / ``reg_branches`` (mmdet's layout)."""
         if self.as_two_stage:
             cls, reg = query_selection_branches(
-                self.embed_dims, self.cls_out_channels
+                self.embed_dims, self.cls_out_channels, self.mlp_act_cfg
             )
             self.cls_branches.append(cls)
             self.reg_branches.append(reg)
@@ -341,11 +344,9 @@ class FDRDeformableDETRHead(DeformableDETRHead):
         cxcywh boxes: every ground truth labelled 0, its own matching
         (mmdet's two-stage loss). Returns ``enc_loss_cls``,
         ``enc_loss_bbox`` and ``enc_loss_iou``."""
-        agnostic = []
-        for gt in batch_gt_instances:
-            gt = gt.clone()
+        agnostic = [gt.clone() for gt in batch_gt_instances]
+        for gt in agnostic:
             gt.labels = torch.zeros_like(gt.labels)
-            agnostic.append(gt)
         losses = self.go_lsd_loss().single_output_loss(
             scores, boxes, agnostic, batch_img_metas
         )

@@ -4,6 +4,7 @@ a learned gate, FFN; post-norm."""
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
+from mmcv.cnn import build_activation_layer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
@@ -55,6 +56,8 @@ class DFineDecoderLayer(BaseModule):
             'default'.
         dropout (float): Dropout after attention and in the FFN. Defaults
             to 0.
+        act_cfg (dict, optional): The FFN's activation; None is ReLU
+            (D-FINE), SiLU is DEIM's ``activation``.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -66,6 +69,7 @@ class DFineDecoderLayer(BaseModule):
         num_points: Sequence[int] = (3, 6, 3),
         cross_attn_method: str = 'default',
         dropout: float = 0.0,
+        act_cfg: Optional[dict] = None,
         init_cfg=None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -81,6 +85,9 @@ class DFineDecoderLayer(BaseModule):
         self.linear2 = nn.Linear(feedforward_channels, embed_dims)
         self.norm3 = nn.LayerNorm(embed_dims)
         self.dropout = nn.Dropout(dropout)
+        self.activation = build_activation_layer(
+            dict(act_cfg or dict(type='ReLU'))
+        )
         self._init_ffn()
 
     def _init_ffn(self) -> None:
@@ -121,6 +128,6 @@ class DFineDecoderLayer(BaseModule):
             query + query_pos, reference_points, value, spatial_shapes
         )
         query = self.gateway(query, self.dropout(cross))
-        ffn = self.linear2(self.dropout(torch.relu(self.linear1(query))))
+        ffn = self.linear2(self.dropout(self.activation(self.linear1(query))))
         query = query + self.dropout(ffn)
         return self.norm3(query.clamp(min=-65504, max=65504))

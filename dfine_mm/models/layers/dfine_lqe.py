@@ -1,8 +1,11 @@
 """Location Quality Estimator (LQE) of D-FINE."""
 
+from typing import Optional
+
 import torch
-from mmdet.models.layers.transformer.utils import MLP
 from torch import Tensor, nn
+
+from .dfine_mlp import DFineMLP
 
 
 class DFineLQE(nn.Module):
@@ -18,6 +21,8 @@ class DFineLQE(nn.Module):
         topk (int): Probabilities kept per edge. Defaults to 4.
         hidden_dim (int): Hidden channels of the MLP. Defaults to 64.
         num_layers (int): Layers of the MLP. Defaults to 2.
+        act_cfg (dict, optional): The MLP's activation; None is ReLU
+            (D-FINE), SiLU is DEIM's ``activation``.
     """
 
     def __init__(
@@ -26,11 +31,14 @@ class DFineLQE(nn.Module):
         topk: int = 4,
         hidden_dim: int = 64,
         num_layers: int = 2,
+        act_cfg: Optional[dict] = None,
     ) -> None:
         super().__init__()
         self.reg_max = reg_max
         self.topk = topk
-        self.reg_conf = MLP(4 * (topk + 1), hidden_dim, 1, num_layers)
+        self.reg_conf = DFineMLP(
+            4 * (topk + 1), hidden_dim, 1, num_layers, act_cfg
+        )
         nn.init.zeros_(self.reg_conf.layers[-1].weight)
         nn.init.zeros_(self.reg_conf.layers[-1].bias)
 

@@ -2,11 +2,12 @@
 
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from mmdet.models.layers.transformer.utils import MLP
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from ..utils.settings import inject_setting
 from .dfine_decoder_layer import DFineDecoderLayer
+from .dfine_mlp import DFineMLP
 from .fdr_decoder_mixin import FDRDecoderMixin
 
 
@@ -38,6 +39,13 @@ class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
         up (float): a of the weighting function. Defaults to 0.5.
         fdr (bool): Fine-grained Distribution Refinement; False refines
             boxes directly. The detector sets it. Defaults to True.
+        act_cfg (dict, optional): Activation of every layer's FFN (given
+            to ``layer_cfg``) and, through the detector, of the head's
+            LQE; None is ReLU (D-FINE), ``dict(type='SiLU')`` is DEIM's
+            ``activation``.
+        mlp_act_cfg (dict, optional): Activation of the query-position
+            MLP and, through the detector, of the head's box MLPs; None is
+            ReLU, ``dict(type='SiLU')`` is DEIM's ``mlp_act``.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -50,17 +58,26 @@ class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
         reg_scale: float = 4.0,
         up: float = 0.5,
         fdr: bool = True,
+        act_cfg: Optional[dict] = None,
+        mlp_act_cfg: Optional[dict] = None,
         init_cfg=None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.fdr = fdr
         layer_cfg = dict(layer_cfg or {})
+        if act_cfg is not None:
+            layer_cfg = inject_setting(
+                layer_cfg, 'act_cfg', act_cfg, 'DFineTransformerDecoder',
+                'layer_cfg',
+            )  # fmt: skip
         self.num_layers = num_layers
         self.layers = nn.ModuleList(
             DFineDecoderLayer(**layer_cfg) for _ in range(num_layers)
         )
         self.embed_dims = self.layers[0].norm1.normalized_shape[0]
-        self.query_pos_head = MLP(4, 2 * self.embed_dims, self.embed_dims, 2)
+        self.query_pos_head = DFineMLP(
+            4, 2 * self.embed_dims, self.embed_dims, 2, mlp_act_cfg
+        )
         self._init_fdr(reg_max, reg_scale, up, eval_idx)
         for layer in self.query_pos_head.layers:
             nn.init.xavier_uniform_(layer.weight)

@@ -3,10 +3,10 @@
 from typing import Optional, Tuple
 
 from mmcv.cnn import Linear
-from mmdet.models.layers.transformer.utils import MLP
 from torch import nn
 
 from ..layers.dfine_lqe import DFineLQE
+from ..layers.dfine_mlp import DFineMLP
 
 
 def fdr_branches(
@@ -16,7 +16,8 @@ def fdr_branches(
     reg_max: int,
     lqe_cfg: dict,
     fdr: bool = True,
-) -> Tuple[nn.ModuleList, nn.ModuleList, nn.ModuleList, Optional[MLP]]:
+    mlp_act_cfg: Optional[dict] = None,
+) -> Tuple[nn.ModuleList, nn.ModuleList, nn.ModuleList, Optional[DFineMLP]]:
     """The per-layer branches of an FDR head.
 
     Args:
@@ -28,6 +29,8 @@ def fdr_branches(
             ``reg_max``.
         fdr (bool): Edge distributions; False gives the plain box branches
             of the paper's baseline (4 offsets, no LQE, no layer-0 branch).
+        mlp_act_cfg (dict, optional): Activation of the box MLPs; None is
+            ReLU (D-FINE), SiLU is DEIM's ``mlp_act``.
 
     Returns:
         tuple: ``cls_branches`` (L linears C -> K), ``reg_branches``
@@ -40,20 +43,23 @@ def fdr_branches(
         Linear(embed_dims, cls_out_channels) for _ in range(num_layers)
     )
     reg_branches = nn.ModuleList(
-        MLP(embed_dims, embed_dims, num_out, 3) for _ in range(num_layers)
+        DFineMLP(embed_dims, embed_dims, num_out, 3, mlp_act_cfg)
+        for _ in range(num_layers)
     )
     lqe_layers = nn.ModuleList(
         DFineLQE(reg_max, **lqe_cfg) for _ in range(num_layers if fdr else 0)
     )
-    pre_reg_branch = MLP(embed_dims, embed_dims, 4, 3) if fdr else None
+    pre_reg_branch = None
+    if fdr:
+        pre_reg_branch = DFineMLP(embed_dims, embed_dims, 4, 3, mlp_act_cfg)
     return cls_branches, reg_branches, lqe_layers, pre_reg_branch
 
 
 def query_selection_branches(
-    embed_dims: int, cls_out_channels: int
-) -> Tuple[Linear, MLP]:
-    """Scores (C -> K) and box offsets (C -> 4) of the encoder positions
-    from which a two-stage DETR selects its queries."""
-    return Linear(embed_dims, cls_out_channels), MLP(
-        embed_dims, embed_dims, 4, 3
-    )
+    embed_dims: int, cls_out_channels: int, mlp_act_cfg: Optional[dict] = None
+) -> Tuple[Linear, DFineMLP]:
+    """Scores (C -> K) and box offsets (C -> 4, activation
+    ``mlp_act_cfg``) of the encoder positions from which a two-stage DETR
+    selects its queries."""
+    scores = Linear(embed_dims, cls_out_channels)
+    return scores, DFineMLP(embed_dims, embed_dims, 4, 3, mlp_act_cfg)

@@ -41,6 +41,8 @@ HEAD_FROM_DECODER = (
     ('reg_max', ('reg_max',)),
     ('eval_idx', ('eval_idx',)),
     ('embed_dims', ('layer_cfg', 'embed_dims')),
+    ('act_cfg', ('act_cfg',)),
+    ('mlp_act_cfg', ('mlp_act_cfg',)),
 )
 
 
