@@ -3,5 +3,12 @@
 
 from .flat_cosine_lr import DEIMFlatCosineLR
 from .mal_loss import DEIMMALLoss
+from .mosaic import DEIMMosaic
+from .skip_after_mosaic import DEIMSkipAfterMosaic
 
-__all__ = ['DEIMFlatCosineLR', 'DEIMMALLoss']
+__all__ = [
+    'DEIMFlatCosineLR',
+    'DEIMMALLoss',
+    'DEIMMosaic',
+    'DEIMSkipAfterMosaic',
+]
