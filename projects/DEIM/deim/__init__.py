@@ -1,12 +1,14 @@
 """DEIM (CVPR 2025) on dfine_mm: registered when a config lists
 ``projects.DEIM.deim`` in ``custom_imports``."""
 
+from .batch_mixup import DEIMBatchMixUp
 from .flat_cosine_lr import DEIMFlatCosineLR
 from .mal_loss import DEIMMALLoss
 from .mosaic import DEIMMosaic
 from .skip_after_mosaic import DEIMSkipAfterMosaic
 
 __all__ = [
+    'DEIMBatchMixUp',
     'DEIMFlatCosineLR',
     'DEIMMALLoss',
     'DEIMMosaic',
