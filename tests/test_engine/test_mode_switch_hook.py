@@ -81,3 +81,71 @@ def test_missing_stop_epoch_is_an_error():
     runner = SimpleNamespace(cfg=Config({}), model=None)
     with pytest.raises(ValueError, match='stop_epoch'):
         hook.before_train(runner)
+
+
+def _names(pipeline):
+    transforms = getattr(pipeline, 'transforms', pipeline)
+    return [type(t).__name__ for t in transforms]
+
+
+FLIP = [dict(type='RandomFlip', prob=0.5)]
+PAD = [dict(type='Pad', size=(8, 8))]
+
+
+def test_stages_switch_at_their_epochs_and_on_resume(tmp_path):
+    """DEIM's policy: stages at epochs 2 and 4, the final switch at 6, run
+    through the hook (workers restarted at each switch)."""
+    stages = f'dict(epoch=2, pipeline={FLIP}), dict(epoch=4, pipeline={PAD})'
+    runner, hook = _runner(
+        tmp_path,
+        'stop_epoch = 6\n'
+        f"custom_hooks = [dict(type='DFineModeSwitchHook', "
+        f'stages=[{stages}])]\n',
+    )
+    runner.train_dataloader.persistent_workers = True
+    hook.before_train(runner)
+    seen = []
+    for epoch in range(8):
+        runner.epoch = epoch
+        hook.before_train_epoch(runner)
+        pipeline = runner.train_dataloader.dataset.pipeline
+        seen.append('stage 1' if pipeline == 'stage 1' else _names(pipeline))
+    assert seen[:2] == ['stage 1'] * 2
+    assert seen[2] == seen[3] == ['RandomFlip']
+    assert seen[4] == seen[5] == ['Pad']
+    assert 'Resize' in seen[6] and 'DFinePhotometricDistort' not in seen[6]
+    assert seen[7] == seen[6]
+    # a run resumed at epoch 5 starts in the stage of epoch 4
+    runner, hook = _runner(
+        tmp_path,
+        'stop_epoch = 6\n'
+        f"custom_hooks = [dict(type='DFineModeSwitchHook', "
+        f'stages=[{stages}])]\n',
+    )
+    hook.before_train(runner)
+    runner.epoch = 5
+    hook.before_train_epoch(runner)
+    assert _names(runner.train_dataloader.dataset.pipeline) == ['Pad']
+
+
+def test_stages_must_come_before_stop_epoch(tmp_path):
+    runner, hook = _runner(
+        tmp_path,
+        'stop_epoch = 3\n'
+        "custom_hooks = [dict(type='DFineModeSwitchHook', "
+        f'stages=[dict(epoch=4, pipeline={PAD})])]\n',
+    )
+    with pytest.raises(ValueError, match='increasing epochs'):
+        hook.before_train(runner)
+
+
+def test_mix_dataset_gets_a_list_of_transforms():
+    from mmdet.datasets import MultiImageMixDataset
+
+    from dfine_mm.engine.hooks.mode_switch_hook import set_pipeline
+
+    register_all_modules()
+    dataset = MultiImageMixDataset.__new__(MultiImageMixDataset)
+    set_pipeline(dataset, FLIP + PAD)
+    assert _names(dataset.pipeline) == ['RandomFlip', 'Pad']
+    assert dataset.pipeline_types == ['RandomFlip', 'Pad']
