@@ -263,16 +263,10 @@ class FDRDeformableDETRHead(DeformableDETRHead):
     def go_lsd_loss(self) -> DFineGOLSDLoss:
         """The GO-LSD loss over this head's loss modules and assigner."""
         return DFineGOLSDLoss(
-            num_classes=self.num_classes,
-            reg_max=self.reg_max,
-            assigner=getattr(self, 'assigner', None),
-            loss_cls=self.loss_cls,
-            loss_bbox=self.loss_bbox,
-            loss_iou=self.loss_iou,
-            loss_fgl=self.loss_fgl,
-            loss_ddf=self.loss_ddf,
-            union_matching=self.union_matching,
-        )
+            self.num_classes, self.reg_max, getattr(self, 'assigner', None),
+            self.loss_cls, self.loss_bbox, self.loss_iou, self.loss_fgl,
+            self.loss_ddf, self.union_matching,
+        )  # fmt: skip
 
     def loss_by_feat(
         self,
@@ -340,10 +334,8 @@ class FDRDeformableDETRHead(DeformableDETRHead):
         batch_gt_instances: InstanceList,
         batch_img_metas: List[dict],
     ) -> Dict[str, Tensor]:
-        """Class-agnostic loss of the (B, S, K) proposal logits and (B, S, 4)
-        cxcywh boxes: every ground truth labelled 0, its own matching
-        (mmdet's two-stage loss). Returns ``enc_loss_cls``,
-        ``enc_loss_bbox`` and ``enc_loss_iou``."""
+        """``enc_loss_{cls,bbox,iou}`` of the (B, S, K) proposal logits and
+        (B, S, 4) cxcywh boxes, every ground truth labelled 0 (mmdet's)."""
         agnostic = [gt.clone() for gt in batch_gt_instances]
         for gt in agnostic:
             gt.labels = torch.zeros_like(gt.labels)
@@ -361,11 +353,9 @@ class FDRDeformableDETRHead(DeformableDETRHead):
         rescale: bool = True,
         fdr_params: Optional[FDRParams] = None,
     ) -> InstanceList:
-        """Detections of the evaluated decoder layer.
-
-        With ``fdr_params`` each detection also carries ``edge_std`` (n, 4):
-        the standard deviation of its left, top, right and bottom edge
-        under the edge distributions, in pixels like ``bboxes``.
+        """Detections of the evaluated decoder layer; with ``fdr_params``
+        each also has ``edge_std`` (n, 4): the std of its left, top, right
+        and bottom edge under the distributions, in pixels like ``bboxes``.
 
         Args:
             hidden_states (Tensor): (R, B, Q, C) decoder outputs.
@@ -386,12 +376,20 @@ class FDRDeformableDETRHead(DeformableDETRHead):
         )
         # (an export rewrite of predict_by_feat returns tensors instead)
         if fdr_params is not None and isinstance(results[0], InstanceData):
-            std = edge_std(
-                corners[-1], references[-1], fdr_params.project,
-                fdr_params.reg_scale,
-            )  # fmt: skip
-            attach_edge_std(
-                results, outs[0][-1], std, batch_img_metas,
-                self.test_cfg.get('max_per_img', std.shape[1]), rescale,
+            self._add_edge_std(
+                results, outs[0][-1], references[-1], corners[-1],
+                fdr_params, batch_img_metas, rescale,
             )  # fmt: skip
         return results
+
+    def _add_edge_std(
+        self, results: InstanceList, scores: Tensor, boxes: Tensor,
+        corners: Tensor, fdr_params: FDRParams, batch_img_metas: List[dict],
+        rescale: bool,
+    ) -> None:  # fmt: skip
+        """Attach :func:`edge_std` of the evaluated layer ((B, Q, K) logits,
+        (B, Q, 4) cxcywh boxes, their corners) to the detections."""
+        project, reg_scale = fdr_params.project, fdr_params.reg_scale
+        std = edge_std(corners, boxes, project, reg_scale)
+        num = self.test_cfg.get('max_per_img', std.shape[1])
+        attach_edge_std(results, scores, std, batch_img_metas, num, rescale)
