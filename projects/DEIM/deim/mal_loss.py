@@ -65,7 +65,19 @@ class DEIMMALLoss(nn.Module):
 
         Returns:
             Tensor: Scalar loss.
+
+        Raises:
+            ValueError: Class labels instead of IoU targets (a head that is
+                not an FDR head, e.g. mmdet's ``DINOHead``).
         """
+        if target.shape != pred.shape or not target.is_floating_point():
+            raise ValueError(
+                "DEIMMALLoss takes IoU targets of the logits' shape "
+                f'{tuple(pred.shape)}, got {target.dtype} '
+                f'{tuple(target.shape)}: use it as loss_cls of an FDR head '
+                '(DFineHead, FDRDINOHead, FDRDeformableDETRHead), which give '
+                "them; mmdet's own heads give class labels"
+            )
         mask = positive.to(pred.dtype)
         soft = target.to(pred.dtype).clamp(min=0).pow(self.gamma) * mask
         focal = pred.sigmoid().detach().pow(self.gamma) * (1 - mask)

@@ -94,3 +94,10 @@ def test_every_term_matches_the_original(fixture, case):
     assert set(ours) == set(expected)
     for key, value in expected.items():
         assert float(ours[key]) == pytest.approx(value, rel=1e-4), key
+
+
+def test_class_labels_are_refused():
+    """mmdet's own heads pass class labels; MAL says what it needs."""
+    loss = DEIMMALLoss()
+    with pytest.raises(ValueError, match='FDR head'):
+        loss(torch.randn(6, 5), torch.randint(5, (6,)), torch.ones(6))
