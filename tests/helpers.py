@@ -154,3 +154,20 @@ def save_transformers_dfine(folder, variant: str, num_labels: int) -> None:
         if not k.startswith(('class_embed', 'bbox_embed'))
     }
     save_file(state, osp.join(str(folder), 'model.safetensors'))
+
+
+#: loss-term names of the original D-FINE / DEIM criteria -> dfine_mm's
+LOSS_TERMS = dict(vfl='loss_cls', mal='loss_cls', bbox='loss_bbox',
+                  giou='loss_iou', fgl='loss_fgl', ddf='loss_ddf')  # fmt: skip
+
+
+def our_loss_key(original: str) -> str:
+    """``loss_giou_aux_1`` -> ``d1.loss_iou``, ``loss_vfl_pre`` ->
+    ``pre_loss_cls``, ``loss_bbox_enc_0`` -> ``enc_loss_bbox``."""
+    parts = original.split('_')
+    term = LOSS_TERMS[parts[1]]
+    if len(parts) == 2:
+        return term
+    if parts[2] == 'aux':
+        return f'd{parts[3]}.{term}'
+    return f'{parts[2]}_{term}'

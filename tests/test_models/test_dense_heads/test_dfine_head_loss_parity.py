@@ -12,6 +12,7 @@ import os.path as osp
 
 import pytest
 import torch
+from helpers import our_loss_key
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from mmengine.structures import InstanceData
@@ -24,21 +25,6 @@ from dfine_mm.converters.dfine import (
 
 DATA = osp.join(osp.dirname(__file__), '..', '..', 'data', 'official_n')
 RELATIVE_TOLERANCE = 1e-4
-# official term name -> ours
-TERMS = dict(vfl='loss_cls', bbox='loss_bbox', giou='loss_iou',
-             fgl='loss_fgl', ddf='loss_ddf')  # fmt: skip
-
-
-def our_key(official: str) -> str:
-    """``loss_giou_aux_1`` -> ``d1.loss_iou``, ``loss_vfl_pre`` ->
-    ``pre_loss_cls``, ``loss_bbox_enc_0`` -> ``enc_loss_bbox``."""
-    parts = official.split('_')
-    term = TERMS[parts[1]]
-    if len(parts) == 2:
-        return term
-    if parts[2] == 'aux':
-        return f'd{parts[3]}.{term}'
-    return f'{parts[2]}_{term}'
 
 
 @pytest.fixture(scope='module')
@@ -90,9 +76,9 @@ def test_losses_match_official_criterion(model, targets_key, losses_key):
     losses = model.loss(
         images, samples(golden[targets_key], tuple(images.shape[-2:]))
     )
-    assert set(losses) == {our_key(k) for k in expected}
+    assert set(losses) == {our_loss_key(k) for k in expected}
     for official, value in expected.items():
-        got = losses[our_key(official)].item()
+        got = losses[our_loss_key(official)].item()
         assert abs(got - value) <= RELATIVE_TOLERANCE * abs(value), (
             f'{official}: {got} vs {value}'
         )

@@ -12,6 +12,7 @@ import os.path as osp
 
 import pytest
 import torch
+from helpers import our_loss_key
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from mmdet.utils import register_all_modules
@@ -25,20 +26,6 @@ FIXTURE = osp.join(
     osp.dirname(__file__), '..', '..', 'data', 'deim', 'criterion.pth'
 )
 HEIGHT, WIDTH = 64, 80
-TERMS = dict(mal='loss_cls', bbox='loss_bbox', giou='loss_iou',
-             fgl='loss_fgl', ddf='loss_ddf')  # fmt: skip
-
-
-def our_key(original: str) -> str:
-    """``loss_giou_aux_1`` -> ``d1.loss_iou``, ``loss_mal_pre`` ->
-    ``pre_loss_cls``, ``loss_bbox_enc_0`` -> ``enc_loss_bbox``."""
-    parts = original.split('_')
-    term = TERMS[parts[1]]
-    if len(parts) == 2:
-        return term
-    if parts[2] == 'aux':
-        return f'd{parts[3]}.{term}'
-    return f'{parts[2]}_{term}'
 
 
 @pytest.fixture(scope='module')
@@ -90,7 +77,7 @@ def test_every_term_matches_the_original(fixture, case):
         inputs['anchors'], inputs['pre_scores'], inputs['pre_boxes'],
         inputs['enc_scores'], inputs['enc_boxes'], params, gts, metas,
     )  # fmt: skip
-    expected = {our_key(k): v for k, v in fixture['losses'][case].items()}
+    expected = {our_loss_key(k): v for k, v in fixture['losses'][case].items()}
     assert set(ours) == set(expected)
     for key, value in expected.items():
         assert float(ours[key]) == pytest.approx(value, rel=1e-4), key
