@@ -9,6 +9,8 @@ import os.path as osp
 import torch
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+STATE_DICT_KEYS = osp.join(REPO_ROOT, 'tests', 'data', 'state_dict_keys')
+LAYOUT_DTYPES = dict(float32=torch.float32, int64=torch.int64, bool=torch.bool)
 
 
 DEMO_CONFIG = osp.join(
@@ -171,3 +173,29 @@ def our_loss_key(original: str) -> str:
     if parts[2] == 'aux':
         return f'd{parts[3]}.{term}'
     return f'{parts[2]}_{term}'
+
+
+def read_layout(name: str) -> list:
+    """``(key, shape, dtype name)`` of every entry of
+    ``tests/data/state_dict_keys/{name}.txt``, in the file's order."""
+    entries = []
+    with open(osp.join(STATE_DICT_KEYS, f'{name}.txt')) as f:
+        for line in f:
+            key, shape, dtype = line.rstrip('\n').split('\t')
+            shape = tuple(int(s) for s in shape.strip('()').split(',') if s)
+            entries.append((key, shape, dtype))
+    return entries
+
+
+def layout_state_dict(name: str) -> dict:
+    """A state dict with exactly the keys, shapes and dtypes of a layout
+    file (``read_layout``): floats drawn in [0.5, 1.5) from one generator
+    (seed 0), integers and booleans ones."""
+    state_dict = {}
+    gen = torch.Generator().manual_seed(0)
+    for key, shape, dtype in read_layout(name):
+        if dtype == 'float32':
+            state_dict[key] = torch.rand(shape, generator=gen) + 0.5
+        else:
+            state_dict[key] = torch.ones(shape, dtype=LAYOUT_DTYPES[dtype])
+    return state_dict

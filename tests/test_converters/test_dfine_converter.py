@@ -5,7 +5,7 @@ import os.path as osp
 
 import pytest
 import torch
-from helpers import load_script, save_transformers_dfine
+from helpers import layout_state_dict, load_script, save_transformers_dfine
 from scipy.optimize import linear_sum_assignment
 
 from dfine_mm.converters.dfine import (
@@ -19,23 +19,13 @@ from dfine_mm.converters.dfine import (
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DATA = osp.join(REPO_ROOT, 'tests', 'data')
-DTYPES = dict(float32=torch.float32, int64=torch.int64, bool=torch.bool)
 
 
 def official_layout(variant, deploy=False):
     """A state dict with exactly the official keys, shapes and dtypes."""
-    name = f'official_{variant}{"_deploy" if deploy else ""}.txt'
-    state_dict = {}
-    gen = torch.Generator().manual_seed(0)
-    with open(osp.join(DATA, 'state_dict_keys', name)) as f:
-        for line in f:
-            key, shape, dtype = line.rstrip('\n').split('\t')
-            shape = tuple(int(s) for s in shape.strip('()').split(',') if s)
-            if dtype == 'float32':
-                state_dict[key] = torch.rand(shape, generator=gen) + 0.5
-            else:
-                state_dict[key] = torch.ones(shape, dtype=DTYPES[dtype])
-    return state_dict
+    return layout_state_dict(
+        f'official_{variant}{"_deploy" if deploy else ""}'
+    )
 
 
 def load_tool():

@@ -2,6 +2,7 @@
 ``projects.DEIM.deim`` in ``custom_imports``."""
 
 from .batch_mixup import DEIMBatchMixUp
+from .dense_o2o_hook import DEIMDenseO2OHook
 from .flat_cosine_lr import DEIMFlatCosineLR
 from .mal_loss import DEIMMALLoss
 from .mosaic import DEIMMosaic
@@ -9,6 +10,7 @@ from .skip_after_mosaic import DEIMSkipAfterMosaic
 
 __all__ = [
     'DEIMBatchMixUp',
+    'DEIMDenseO2OHook',
     'DEIMFlatCosineLR',
     'DEIMMALLoss',
     'DEIMMosaic',

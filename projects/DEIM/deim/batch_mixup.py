@@ -21,9 +21,12 @@ class DEIMBatchMixUp(nn.Module):
     image_{i-1}`` (the batch rolled by one; image 0 mixes with the last)
     and its ground truth the union of both images' boxes and labels. Put it
     before ``DFineBatchMultiScaleResize`` in the data preprocessor's
-    ``batch_augments``, as the original mixes before resizing. Images must
-    share one size (the D-FINE pipelines resize to a fixed square), so that
-    both images' boxes are in the same pixels.
+    ``batch_augments``, as the original mixes before resizing
+    (:class:`DEIMDenseO2OHook` puts it there). Images of different sizes
+    (keep-ratio pipelines such as DINO's) are mixed in the padded batch,
+    where both images' boxes keep their pixels; a mixed image's
+    ``img_shape`` becomes the larger of the two in each direction, so that
+    the DETRs' padding masks uncover the other image.
 
     Args:
         prob (float): Probability per batch. Defaults to 0.5.
@@ -56,9 +59,6 @@ class DEIMBatchMixUp(nn.Module):
 
         Returns:
             tuple: The mixed inputs and samples (or the inputs unchanged).
-
-        Raises:
-            ValueError: Images of different sizes in the batch.
         """
         epoch = MessageHub.get_current_instance().get_info('epoch', 0)
         start, stop = self.epochs
@@ -66,17 +66,16 @@ class DEIMBatchMixUp(nn.Module):
             return inputs, data_samples
         if random.random() >= self.prob:
             return inputs, data_samples
-        shapes = {tuple(s.metainfo['img_shape'][:2]) for s in data_samples}
-        if len(shapes) > 1:
-            raise ValueError(
-                f'DEIMBatchMixUp needs images of one size, got {shapes}; '
-                'resize to a fixed size in the pipeline (keep_ratio=False)'
-            )
         beta = round(random.uniform(*self.beta_range), 6)
         inputs = beta * inputs + (1 - beta) * inputs.roll(1, dims=0)
         previous = [s.gt_instances for s in data_samples]
         previous = previous[-1:] + previous[:-1]
-        for sample, other in zip(data_samples, previous):
+        shapes = [tuple(s.metainfo['img_shape'][:2]) for s in data_samples]
+        shapes = shapes[-1:] + shapes[:-1]
+        for sample, other, shape in zip(data_samples, previous, shapes):
             mine = sample.gt_instances
             sample.gt_instances = InstanceData.cat([mine, other.clone()])
+            own = sample.metainfo['img_shape']
+            sample.set_metainfo(dict(img_shape=(
+                max(own[0], shape[0]), max(own[1], shape[1]))))  # fmt: skip
         return inputs, data_samples

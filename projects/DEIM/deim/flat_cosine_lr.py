@@ -1,7 +1,7 @@
 """DEIM's flat-cosine learning-rate schedule as an mmengine scheduler."""
 
 import math
-from typing import List
+from typing import List, Optional
 
 from mmengine.optim.scheduler.lr_scheduler import LRSchedulerMixin
 from mmengine.optim.scheduler.param_scheduler import INF, _ParamScheduler
@@ -47,8 +47,10 @@ class DEIMFlatCosineLR(LRSchedulerMixin, _ParamScheduler):
 
         param_scheduler = [dict(type='DEIMFlatCosineLR', warmup_iters=2000,
                                 flat_epoch=64, no_aug_epoch=12,
-                                max_epochs=132, lr_gamma=0.5,
-                                convert_to_iter_based=True)]
+                                lr_gamma=0.5, convert_to_iter_based=True)]
+
+    (the run's length is the training loop's ``max_epochs``, which the
+    runner gives as ``end``).
 
     Args:
         optimizer: The wrapped optimizer.
@@ -102,17 +104,33 @@ class DEIMFlatCosineLR(LRSchedulerMixin, _ParamScheduler):
         *args,
         flat_epoch: int,
         no_aug_epoch: int,
-        max_epochs: int,
         epoch_length: int,
+        max_epochs: Optional[int] = None,
+        begin: int = 0,
+        end: int = INF,
         by_epoch: bool = True,
         **kwargs,
     ) -> 'DEIMFlatCosineLR':
-        """The scheduler from epochs (the original's config keys)."""
+        """The scheduler from epochs (the original's config keys).
+
+        ``max_epochs`` defaults to ``end``, which mmengine's runner sets to
+        the training loop's epochs; ``begin`` and ``end`` are converted to
+        iterations like every epoch-based scheduler's.
+        """
+        if max_epochs is None:
+            if end == INF:
+                raise ValueError(
+                    'DEIMFlatCosineLR needs max_epochs (or end): the length '
+                    'of the run'
+                )
+            max_epochs = end
         return cls(
             *args,
             flat_iters=int(flat_epoch * epoch_length),
             no_aug_iters=int(no_aug_epoch * epoch_length),
             total_iters=int(max_epochs * epoch_length),
+            begin=int(begin * epoch_length),
+            end=INF if end == INF else int(end * epoch_length),
             by_epoch=False,
             **kwargs,
         )

@@ -76,3 +76,32 @@ def test_epoch_based_config_is_converted(table):
             sched.optimizer, warmup_iters=10, flat_iters=20, no_aug_iters=5,
             total_iters=50, by_epoch=True,
         )  # fmt: skip
+
+
+def test_runner_style_build_runs_the_whole_schedule():
+    """Built as the runner builds it (``end`` = the loop's max_epochs, in
+    epochs): the schedule spans every iteration of the run and its length
+    comes from ``end``."""
+    from mmengine.registry import PARAM_SCHEDULERS
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = OptimWrapper(torch.optim.SGD([param], lr=1.0))
+    cfg = dict(type='DEIMFlatCosineLR', warmup_iters=20, flat_epoch=4,
+               no_aug_epoch=2, lr_gamma=0.5, convert_to_iter_based=True,
+               end=10)  # fmt: skip
+    sched = PARAM_SCHEDULERS.build(
+        cfg, default_args=dict(optimizer=optimizer, epoch_length=100)
+    )
+    assert (sched.begin, sched.end) == (0, 1000)
+    assert sched.total_iters == 1000 and sched.flat_iters == 400
+    for _ in range(700):  # into the cosine (iterations 400-800)
+        sched.step()
+    assert 0.5 < lr_of(sched) < 1.0
+    for _ in range(150):  # the tail
+        sched.step()
+    assert lr_of(sched) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match='max_epochs'):
+        PARAM_SCHEDULERS.build(
+            {k: v for k, v in cfg.items() if k != 'end'},
+            default_args=dict(optimizer=optimizer, epoch_length=100),
+        )  # fmt: skip
