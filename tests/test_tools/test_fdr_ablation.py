@@ -126,6 +126,38 @@ def test_run_configs_build_the_protocol_models(tmp_path):
     assert {types['dfine', a] for a in ablation.ARMS} == {'DFINE'}
 
 
+def test_a_project_arm_keeps_its_phases_on_the_protocol_data(tmp_path):
+    """DEIM's arm wraps its data set for the mosaic: the run config puts
+    the protocol's data inside and its phase pipelines at the protocol's
+    size."""
+    protocol = ablation.make_protocol(ablation.parse_args(['--smoke']))
+    size = protocol['data']['img_size']
+    path = ablation.write_run_config(
+        protocol, 'dfine', 'deim', 0, str(tmp_path / 'data'),
+        str(tmp_path / 'deim.py'),
+    )  # fmt: skip
+    cfg = Config.fromfile(path)
+    assert cfg.custom_imports.imports == ['dfine_mm', 'projects.DEIM.deim']
+    dataset = cfg.train_dataloader.dataset
+    assert dataset.type == 'MultiImageMixDataset'
+    assert dataset.dataset.data_root == str(tmp_path / 'data') + '/'
+    assert dataset.dataset.metainfo.classes[0] == 'circle'
+    assert [t.type for t in dataset.dataset.pipeline] == [
+        'LoadImageFromFile', 'LoadAnnotations']  # fmt: skip
+    assert dataset.pipeline == cfg.train_pipeline
+    for name in (
+        'train_pipeline',
+        'train_pipeline_mosaic',
+        'train_pipeline_augment',
+        'train_pipeline_stage2',
+    ):
+        (resize,) = [t for t in cfg[name] if t.type == 'Resize']
+        assert tuple(resize.scale) == (size, size), name
+    assert cfg.train_pipeline_mosaic[0].type == 'DEIMMosaic'
+    assert cfg.train_pipeline_mosaic[0].output_size == size // 2
+    assert cfg.train_dataloader.batch_size == protocol['dfine']['batch_size']
+
+
 def test_smoke_mode_runs_every_arm(tmp_path):
     """The whole tool on tiny data: 12 arms, a training step or two each,
     every decoder layer evaluated, JSON + table + figure."""

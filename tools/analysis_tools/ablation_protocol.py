@@ -17,6 +17,8 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ARMS = ('plain', 'fdr', 'fdr_fgl', 'golsd')
 #: D-FINE only: GO-LSD taken apart, to diagnose the golsd arm
 DIAGNOSIS_ARMS = ('golsd_no_ddf', 'golsd_no_union')
+#: D-FINE only: methods of projects/ on the same data and budget
+PROJECT_ARMS = ('deim',)
 
 
 def _cfg(*parts: str) -> str:
@@ -50,6 +52,9 @@ DETECTORS: Dict[str, Dict[str, str]] = dict(
         ),
         golsd_no_union=_cfg(
             'dfine', 'ablation', DFINE_ARM.format('-golsd-no-union')
+        ),
+        deim=osp.join(
+            ROOT, 'projects', 'DEIM', 'configs', 'deim-' + DFINE_ARM.format('')
         ),
     ),
 )
@@ -115,6 +120,15 @@ train_cfg = dict(max_epochs={epochs}, val_begin={epochs} + 1)
 default_hooks = dict(logger=dict(interval=10),
                      checkpoint={checkpoint})
 auto_scale_lr = dict(enable=False)
+"""
+# an arm that wraps its data set (DEIM's mosaic): the protocol's data
+# inside, the arm's phase pipelines (read by its hooks) at the protocol's size
+WRAPPED_TRAIN = """
+train_dataloader = dict(train_dataloader, dataset=dict(
+    _delete_=True, type='MultiImageMixDataset',
+    dataset=dict(train_dataloader['dataset'], type={inner!r},
+                 pipeline=train_pipeline[:2]),
+    pipeline={pipelines[train_pipeline]!r}))
 """
 DETR_CONFIG = """
 ffn = dict(feedforward_channels={ffn})
@@ -208,6 +222,34 @@ def make_data(work_dir: str, spec: dict) -> str:
     return root
 
 
+def _wrapped_train(arm_cfg, size: int) -> str:
+    """The run config's lines for an arm with a mix data set: its training
+    pipelines (``train_pipeline*``) resized to ``size`` (mosaic cells of
+    half of it, as DEIM's 320 for 640), the protocol's data inside."""
+
+    def resized(node):
+        if isinstance(node, dict):
+            node = {k: resized(v) for k, v in node.items()}
+            if node.get('type') == 'Resize':
+                node['scale'] = (size, size)
+            if node.get('type') == 'DEIMMosaic':
+                node['output_size'] = size // 2
+            return node
+        if isinstance(node, (list, tuple)):
+            return type(node)(resized(v) for v in node)
+        return node
+
+    plain = arm_cfg.to_dict()
+    pipelines = {
+        k: resized(v) for k, v in plain.items() if k.startswith('train_pipe')
+    }
+    text = WRAPPED_TRAIN.format(
+        inner=plain['train_dataloader']['dataset']['dataset']['type'],
+        pipelines=pipelines,
+    )
+    return text + ''.join(f'{k} = {v!r}\n' for k, v in pipelines.items())
+
+
 def write_run_config(
     protocol: dict, detector: str, arm: str, seed: int, data_root: str,
     path: str,
@@ -217,8 +259,13 @@ def write_run_config(
 
     data = protocol['data']
     budget = protocol['dfine' if detector == 'dfine' else 'detr']
+    arm_cfg = load_arm_config(detector, arm)
+    imports = ['dfine_mm'] + [
+        name for name in arm_cfg.get('custom_imports', {}).get('imports', [])
+        if name != 'dfine_mm'
+    ]  # fmt: skip
     text = f'_base_ = {DETECTORS[detector][arm]!r}\n'
-    text += "custom_imports = dict(imports=['dfine_mm'], "
+    text += f'custom_imports = dict(imports={imports!r}, '
     text += 'allow_failed_imports=False)\n'
     text += f'randomness = dict(seed={seed})\n'
     text += DATA_CONFIG.format(
@@ -228,6 +275,8 @@ def write_run_config(
         checkpoint=dict(interval=budget['epochs'], max_keep_ckpts=1)
         if protocol.get('checkpoint', True) else None,
     )  # fmt: skip
+    if arm_cfg.train_dataloader.dataset.type == 'MultiImageMixDataset':
+        text += _wrapped_train(arm_cfg, data['img_size'])
     if detector == 'dfine':
         text += f'model = dict(bbox_head=dict(num_classes={data["num_classes"]}))\n'  # noqa: E501
     else:

@@ -55,12 +55,16 @@ from ablation_protocol import (  # noqa: E402
     ARMS,
     DETECTORS,
     DIAGNOSIS_ARMS,
+    PROJECT_ARMS,
     ROOT,
     load_arm_config,
     make_data,
     make_protocol,
     write_run_config,
 )
+
+if ROOT not in sys.path:  # projects/ (the project arms' custom imports)
+    sys.path.append(ROOT)
 from ablation_report import (  # noqa: E402
     committed_runs,
     save_results,
@@ -135,10 +139,11 @@ def parse_args(argv=None) -> argparse.Namespace:
             parser.error(f'unknown detector {name!r}; valid detectors: '
                          f'{", ".join(DETECTORS)}')  # fmt: skip
     for name in args.arms:
-        if name not in ARMS + DIAGNOSIS_ARMS:
+        if name not in ARMS + DIAGNOSIS_ARMS + PROJECT_ARMS:
             parser.error(f'unknown arm {name!r}; valid arms: '
                          f'{", ".join(ARMS)} (D-FINE diagnosis: '
-                         f'{", ".join(DIAGNOSIS_ARMS)})')  # fmt: skip
+                         f'{", ".join(DIAGNOSIS_ARMS)}; projects: '
+                         f'{", ".join(PROJECT_ARMS)})')  # fmt: skip
         hosts = [d for d in DETECTORS if name in DETECTORS[d]]
         for detector in args.detectors:
             if detector not in hosts:
@@ -230,6 +235,10 @@ def _run_env(args, slot: int) -> dict:
         env[key] = str(args.threads)
     if args.device == 'cpu':
         env['CUDA_VISIBLE_DEVICES'] = ''
+    # the project arms' configs import projects.* from the repository root
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in (ROOT, env.get('PYTHONPATH')) if p
+    )
     return env
 
 
@@ -305,7 +314,8 @@ def collect(args, protocol: dict, done: List[dict]) -> List[dict]:
             if 'error' not in run or _key(run) not in runs:
                 runs[_key(run)] = run
     order = {name: i for i, name in enumerate(DETECTORS)}
-    arm_order = {name: i for i, name in enumerate(ARMS + DIAGNOSIS_ARMS)}
+    arms = ARMS + DIAGNOSIS_ARMS + PROJECT_ARMS
+    arm_order = {name: i for i, name in enumerate(arms)}
     return sorted(
         runs.values(),
         key=lambda r: (order[r['detector']], arm_order[r['arm']], r['seed']),

@@ -30,6 +30,12 @@ class DEIMMALLoss(nn.Module):
         alpha (float, optional): Factor on the negatives' weight; None is
             1 (DEIM's configs). Defaults to None.
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+        use_sigmoid (bool): Must be True (a per-class sigmoid loss: the head
+            builds a sigmoid classifier, no background class). Defaults to
+            True.
+
+    Raises:
+        ValueError: ``use_sigmoid=False`` (a softmax classifier), when built.
     """
 
     #: the FDR heads give IoU targets and the matched-class mask
@@ -40,8 +46,16 @@ class DEIMMALLoss(nn.Module):
         gamma: float = 1.5,
         alpha: Optional[float] = None,
         loss_weight: float = 1.0,
+        use_sigmoid: bool = True,
     ) -> None:
         super().__init__()
+        if not use_sigmoid:
+            raise ValueError(
+                'DEIMMALLoss scores each class with a sigmoid and needs a '
+                'sigmoid classifier (no background class): remove '
+                'use_sigmoid=False from loss_cls, or use a softmax loss such '
+                "as mmdet's CrossEntropyLoss"
+            )
         self.use_sigmoid = True  # read by mmdet's DETR heads
         self.gamma = gamma
         self.alpha = alpha

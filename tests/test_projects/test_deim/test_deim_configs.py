@@ -48,8 +48,9 @@ def variant_config(variant, project=True):
 
 def test_every_config_is_here():
     names = [osp.basename(p) for p in CONFIGS]
-    assert len(names) == 6, names
+    assert len(names) == 7, names
     assert sum(n.startswith('deim-dino-fdr') for n in names) == 1
+    assert sum(n.endswith('_synthetic.py') for n in names) == 1
 
 
 @pytest.mark.parametrize('variant', sorted(RECIPE))

@@ -88,3 +88,15 @@ def test_class_labels_are_refused():
     loss = DEIMMALLoss()
     with pytest.raises(ValueError, match='FDR head'):
         loss(torch.randn(6, 5), torch.randint(5, (6,)), torch.ones(6))
+
+
+def test_a_softmax_classifier_is_refused_when_built():
+    """A head whose classifier is not sigmoid-based cannot take MAL: the
+    config fails when the head is built, naming the fix."""
+    register_all_modules()
+    mal = dict(type='DEIMMALLoss', use_sigmoid=False)
+    head = dict(type='FDRDINOHead', num_classes=5, reg_max=32, eval_idx=-1,
+                loss_cls=mal)  # fmt: skip
+    with pytest.raises(ValueError, match='sigmoid classifier'):
+        MODELS.build(head)
+    assert MODELS.build(dict(head, loss_cls=dict(type='DEIMMALLoss')))
