@@ -20,7 +20,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('deploy_cfg', help='deploy config of the export')
     parser.add_argument('model_cfg', help='model config')
     parser.add_argument(
-        '--model', nargs='+', required=True, help='end2end.onnx / .engine'
+        '--model',
+        nargs='+',
+        required=True,
+        help='end2end.onnx / .engine / .xml (OpenVINO IR)',
     )
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda:N'")
     parser.add_argument(

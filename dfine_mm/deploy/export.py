@@ -1,6 +1,6 @@
 """``tools/deploy.py``'s pipeline: checks, the ONNX export through mmdeploy's
 rewriters, the standard-domain check of the graph and, for TensorRT
-configs, the engine."""
+configs, the engine (for OpenVINO configs, the IR)."""
 
 import copy
 import os.path as osp
@@ -13,6 +13,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from .onnx_exporter import check_opset
+from .openvino import ir_path, onnx_to_ir, require_openvino
 from .tensorrt import (
     build_engine_from_deploy_cfg,
     default_opset,
@@ -195,14 +196,15 @@ def export_model(
             export itself always runs on the CPU.
 
     Returns:
-        dict: ``onnx`` path, and ``engine`` path for TensorRT configs.
+        dict: ``onnx`` path, and ``engine`` path for TensorRT configs,
+        ``xml`` (OpenVINO IR) path for OpenVINO configs.
 
     Raises:
         ValueError: Unsupported opset, or a checkpoint that does not match
             the model config.
         FileNotFoundError: Missing checkpoint or image.
-        RuntimeError: TensorRT config without TensorRT 10+ (after the ONNX
-            file is written).
+        RuntimeError: TensorRT config without TensorRT 10+, or OpenVINO
+            config without OpenVINO (after the ONNX file is written).
     """
     from mmdeploy.utils import get_onnx_config
 
@@ -236,6 +238,10 @@ def export_model(
         )
         print_log(f'TensorRT engine written: {engine_path}', 'current')
         outputs['engine'] = engine_path
+    if backend == 'openvino':
+        require_openvino(f'the ONNX model is written ({onnx_path}); ')
+        outputs['xml'] = onnx_to_ir(onnx_path, ir_path(onnx_path))
+        print_log(f'OpenVINO IR written: {outputs["xml"]}', 'current')
     return outputs
 
 

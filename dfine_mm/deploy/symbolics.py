@@ -23,7 +23,7 @@ from mmdeploy.pytorch.symbolics.layer_norm import layer_norm__default
 from .onnx_exporter import LAYER_NORM_OPSET, MIN_OPSET
 
 #: backends whose exports use the standard operators
-STANDARD_OP_BACKENDS = ('onnxruntime', 'tensorrt')
+STANDARD_OP_BACKENDS = ('onnxruntime', 'tensorrt', 'openvino')
 
 # aten enums of grid_sampler -> ONNX attribute values
 _GRID_MODES = ('bilinear', 'nearest', 'bicubic')

@@ -1,0 +1,115 @@
+"""OpenVINO: D-FINE N and S (converted, well-conditioned random weights)
+exported with the OpenVINO deploy configs, run through mmdeploy's backend
+manager (dfine_mm's, on OpenVINO's current API) in fp32 and compared with
+PyTorch; a missing OpenVINO and a static IR of another size are errors that
+say what to do."""
+
+# ruff: noqa: F811  (the fixtures imported from test_export are arguments)
+
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from test_export import (
+    BOX_TOL,
+    SCORE_TOL,
+    _config,
+    _deploy_cfg,
+    _export,
+    image_file,  # noqa: F401  (fixture)
+    weights,  # noqa: F401  (fixture)
+)
+
+from dfine_mm.deploy import export_model
+from dfine_mm.deploy.openvino import runtime
+from dfine_mm.deploy.verify import detection_differences, pytorch_detections
+from dfine_mm.testing import synthetic_images
+
+pytest.importorskip('openvino')
+pytestmark = pytest.mark.slow
+
+
+def _wrapper(xml, deploy_name):
+    from mmdeploy.backend.base import get_backend_manager
+
+    manager = get_backend_manager('openvino')
+    return manager.build_wrapper(
+        [xml], output_names=['dets', 'labels'],
+        deploy_cfg=_deploy_cfg(deploy_name),
+    )  # fmt: skip
+
+
+def _check_parity(wrapper, model, shapes):
+    for batch, height, width in shapes:
+        images = synthetic_images(height, width, batch)
+        reference = pytorch_detections(model, images)
+        out = wrapper(dict(input=images))
+        dets, labels = out['dets'].numpy(), out['labels'].numpy()
+        assert dets.shape[:2] == reference[0].shape[:2] == (batch, 300)
+        diff = detection_differences(reference, (dets, labels), top_k=100)
+        where = f'{batch}x{height}x{width}'
+        assert diff['label_mismatches'] == 0, (where, diff)
+        assert diff['score'] <= SCORE_TOL, (where, diff)
+        assert diff['box'] <= BOX_TOL, (where, diff)
+
+
+@pytest.mark.parametrize(
+    'deploy_name, shapes',
+    [
+        ('detection_openvino_static-640x640', [(1, 640, 640)]),
+        ('detection_openvino_dynamic',
+         [(1, 640, 640), (4, 640, 640), (1, 480, 800), (4, 480, 800)]),
+    ],
+)  # fmt: skip
+def test_openvino_fp32_matches_pytorch(
+    deploy_name,
+    shapes,
+    weights,
+    image_file,
+    tmp_path,
+):
+    variant, checkpoint = weights
+    work_dir = str(tmp_path)
+    onnx_path, model = _export(
+        deploy_name, variant, checkpoint, image_file, work_dir
+    )
+    xml = osp.join(work_dir, 'end2end.xml')
+    assert osp.isfile(xml) and osp.isfile(xml[:-4] + '.bin')
+    wrapper = _wrapper(xml, deploy_name)
+    assert wrapper.config['INFERENCE_PRECISION_HINT'] == 'f32'
+    _check_parity(wrapper, model, shapes)
+    if deploy_name.endswith('640x640'):
+        # an IR of another size than a static config's: both named
+        cfg = _deploy_cfg(deploy_name)
+        cfg.backend_config.model_inputs[0].opt_shapes.input = [1, 3, 320, 320]
+        from dfine_mm.deploy.openvino.wrapper import OpenVINORuntimeWrapper
+
+        with pytest.raises(ValueError, match=r'\[1, 3, 640, 640\].*'
+                           r'\[1, 3, 320, 320\]'):  # fmt: skip
+            OpenVINORuntimeWrapper(xml, deploy_cfg=cfg)
+
+
+def test_missing_openvino_writes_onnx_then_names_the_package(
+    image_file,
+    tmp_path,
+    monkeypatch,
+):
+    monkeypatch.setattr(runtime, 'openvino_version', lambda: None)
+    with pytest.raises(RuntimeError, match=r"pip install 'openvino"):
+        export_model(
+            _deploy_cfg('detection_openvino_static-640x640'),
+            Config.fromfile(_config('n')), None, image_file, str(tmp_path),
+        )  # fmt: skip
+    assert osp.isfile(tmp_path / 'end2end.onnx')
+    assert not osp.isfile(tmp_path / 'end2end.xml')
+
+
+def test_precision_settings():
+    assert runtime.compile_config({})['INFERENCE_PRECISION_HINT'] == 'f32'
+    assert 'INFERENCE_PRECISION_HINT' not in runtime.compile_config(
+        dict(precision='default')
+    )
+    assert runtime.compile_config(dict(num_threads=2))[
+        'INFERENCE_NUM_THREADS'] == 2  # fmt: skip
+    with pytest.raises(ValueError, match='precision must be one of'):
+        runtime.compile_config(dict(precision='int4'))
