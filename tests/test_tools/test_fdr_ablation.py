@@ -280,3 +280,35 @@ def test_resumes_from_the_committed_results(tmp_path, monkeypatch):
         runs = {r['arm']: r for r in json.load(file)['runs']}
     assert runs['plain']['bbox_mAP'] == 0.35  # kept from the JSON
     assert runs['fdr']['bbox_mAP'] == 0.3
+
+
+def test_summary_table_of_several_results_files(tmp_path, capsys):
+    """``ablation_report.py --summary``: the study's and the diagnosis
+    runs in one table, AP per seed and mean AP per layer; failed runs left
+    out."""
+    report = load_tool('analysis_tools/ablation_report')
+
+    def run(arm, seed, ap, **extra):
+        return dict(detector='dfine', arm=arm, seed=seed, bbox_mAP=ap,
+                    bbox_mAP_50=ap + 0.2, bbox_mAP_75=ap + 0.1,
+                    layer_mAP=[ap - 0.02, ap], wall_s=6.0,
+                    **extra)  # fmt: skip
+
+    study = [run('golsd', 0, 0.4), run('golsd', 1, 0.5),
+             run('golsd', 2, 0.0, error='ValueError: x')]  # fmt: skip
+    files = []
+    for name, runs in (
+        ('study', study),
+        ('diag', [run('golsd_no_ddf', 0, 0.3)]),
+    ):
+        path = tmp_path / f'{name}.json'
+        path.write_text(json.dumps(dict(protocol=dict(name='p'), runs=runs)))
+        files.append(str(path))
+    assert report.main(['--summary', *files]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert len(rows) == 4
+    assert rows[2] == (
+        '| D-FINE-N | + FDR + GO-LSD (shipped) | 0, 1 | 0.450 ± 0.071 | '
+        '0.650 ± 0.071 | 0.550 ± 0.071 | 0.430 / 0.450 | 0.400 / 0.500 |'
+    )
+    assert rows[3].startswith('| D-FINE-N | GO-LSD without DDF (diagnosis)')

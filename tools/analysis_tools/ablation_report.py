@@ -4,6 +4,10 @@ Example::
 
     python tools/analysis_tools/ablation_report.py docs/ablation_results.json
 
+With ``--summary RESULTS [RESULTS ...]`` it prints the results table of
+docs/ablation.md (AP per seed, mean AP per decoder layer) of several files,
+e.g. the study and its diagnosis runs.
+
 Reads the JSON that ``fdr_ablation.py`` writes and writes, next to each
 other in ``--out-dir``, ``ablation_table.md`` (mean +- sample standard
 deviation over seeds per detector and arm: AP, AP50, AP75, the AP of every
@@ -23,7 +27,13 @@ DETECTOR_NAMES = dict(dino='DINO', deformable_detr='Deformable-DETR',
 ARM_NAMES = dict(plain='plain', fdr='+ FDR', fdr_fgl='+ FDR + FGL',
                  golsd='+ FDR + GO-LSD',
                  golsd_no_ddf='GO-LSD without DDF',
-                 golsd_no_union='GO-LSD without union')  # fmt: skip
+                 golsd_no_union='GO-LSD without union',
+                 deim='DEIM (projects/DEIM)')  # fmt: skip
+#: what the summary adds to an arm's name, per detector
+SUMMARY_NOTES = {('dfine', 'plain'): ' (RT-DETR-style)',
+                 ('dfine', 'golsd'): ' (shipped)',
+                 ('dfine', 'golsd_no_ddf'): ' (diagnosis)',
+                 ('dfine', 'golsd_no_union'): ' (diagnosis)'}  # fmt: skip
 
 
 def mean_std(values: Sequence[float]) -> Tuple[float, float]:
@@ -73,6 +83,33 @@ def table(runs: List[dict]) -> str:
             + ' | '.join(cells)
             + f' | {failed} |'
         )
+    return '\n'.join(lines) + '\n'
+
+
+def summary(runs: List[dict]) -> str:
+    """The results table of docs/ablation.md: per (detector, arm) the
+    mean +- std AP / AP50 / AP75, the mean AP of each decoder layer and the
+    AP of each seed (failed runs left out)."""
+    lines = [
+        '| detector | arm | seeds | AP | AP50 | AP75 | AP of decoder layers '
+        '1 / 2 / 3 (mean) | AP per seed |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ]
+    for (detector, arm), group in group_runs(runs).items():
+        done = [r for r in group if 'error' not in r]
+        if not done:
+            continue
+        layers = zip(*(r['layer_mAP'] for r in done))
+        lines.append(' | '.join([
+            f'| {DETECTOR_NAMES.get(detector, detector)}',
+            ARM_NAMES.get(arm, arm) + SUMMARY_NOTES.get((detector, arm), ''),
+            ', '.join(str(r['seed']) for r in done),
+            _fmt(r['bbox_mAP'] for r in done),
+            _fmt(r['bbox_mAP_50'] for r in done),
+            _fmt(r['bbox_mAP_75'] for r in done),
+            ' / '.join(f'{statistics.fmean(v):.3f}' for v in layers),
+            ' / '.join(f'{r["bbox_mAP"]:.3f}' for r in done),
+        ]) + ' |')  # fmt: skip
     return '\n'.join(lines) + '\n'
 
 
@@ -190,7 +227,19 @@ def main(argv=None) -> int:
     parser.add_argument('results', nargs='?',
                         default='docs/ablation_results.json')  # fmt: skip
     parser.add_argument('--out-dir', default='docs')
+    parser.add_argument(
+        '--summary', nargs='+', metavar='RESULTS',
+        help="print docs/ablation.md's results table of these results "
+        'files (their main protocol, runs in file order) instead',
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.summary:
+        runs = []
+        for path in args.summary:
+            with open(path) as file:
+                runs += json.load(file)['runs']
+        print(summary(runs), end='')
+        return 0
     for path in write_report(args.results, args.out_dir):
         print(path)
     return 0
