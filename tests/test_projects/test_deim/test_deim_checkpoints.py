@@ -108,6 +108,36 @@ def test_deim_layout_loads_strictly(variant):
         assert torch.equal(state[key], value), key
 
 
+def dfine_parameters():
+    """Parameter counts of the D-FINE COCO configs (their metafile)."""
+    import yaml
+
+    with open(osp.join(REPO_ROOT, 'configs', 'dfine', 'metafile.yml')) as f:
+        models = yaml.safe_load(f)['Models']
+    return {
+        m['Name'].split('_')[0][-1]: m['Metadata']['Parameters']
+        for m in models
+        if m['Name'].endswith('_coco') and 'objects365' not in m['Name']
+    }
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_parameter_count_is_dfines(variant):
+    """The same size as D-FINE: its parameter count, plus, for L / X, the
+    backbone BN weights and biases that D-FINE freezes (buffers there)."""
+    model = deim_model(variant)
+    frozen_in_dfine = 0
+    if variant in BACKBONE_BNS:
+        frozen_in_dfine = sum(
+            m.weight.numel() + m.bias.numel()
+            for m in model.backbone.modules()
+            if isinstance(m, _BatchNorm)
+        )
+    count = sum(p.numel() for p in model.parameters())
+    assert count == dfine_parameters()[variant] + frozen_in_dfine
+    assert frozen_in_dfine == dict(l=45_696, x=93_920).get(variant, 0)
+
+
 @pytest.mark.parametrize('variant', sorted(BACKBONE_BNS))
 def test_dfine_weights_load_into_deim_keeping_bn_counters(variant):
     """D-FINE-L/X files lack the backbone BN counters: a strict load fills
