@@ -90,7 +90,7 @@ class DFineModeSwitchHook(PipelineSwitchHook):
         for resize in resizes:
             resize.stop_epoch = self.switch_epoch
         print_log(
-            'DFineModeSwitchHook: '
+            f'{type(self).__name__}: '
             + ''.join(f'stage at epoch {e}, ' for e in epochs[:-1])
             + 'training pipeline switch'
             + (' and multi-scale stop' if resizes else '')
@@ -117,7 +117,7 @@ class DFineModeSwitchHook(PipelineSwitchHook):
         self._has_switched = stage['epoch'] == self.switch_epoch
         set_pipeline(loader.dataset, stage['pipeline'])
         runner.logger.info(
-            f'DFineModeSwitchHook: pipeline of epoch {stage["epoch"]} on'
+            f'{type(self).__name__}: pipeline of epoch {stage["epoch"]} on'
         )
         if getattr(loader, 'persistent_workers', False) is True:
             loader._DataLoader__initialized = False
