@@ -8,6 +8,7 @@ OpenVINO releases; these are their replacements on ``openvino.convert_model``
 
 import importlib
 import importlib.metadata
+import importlib.util
 import os.path as osp
 from typing import Any, Dict, Optional, Sequence
 
