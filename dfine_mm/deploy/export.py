@@ -240,7 +240,10 @@ def export_model(
         outputs['engine'] = engine_path
     if backend == 'openvino':
         require_openvino(f'the ONNX model is written ({onnx_path}); ')
-        outputs['xml'] = onnx_to_ir(onnx_path, ir_path(onnx_path))
+        outputs['xml'] = onnx_to_ir(
+            onnx_path, ir_path(onnx_path),
+            deploy_cfg.backend_config.get('fp32_modules'),
+        )  # fmt: skip
         print_log(f'OpenVINO IR written: {outputs["xml"]}', 'current')
     return outputs
 

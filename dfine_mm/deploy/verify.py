@@ -120,3 +120,51 @@ def detection_differences(
         box = max(box, float(np.abs(a[rows, :4] - b[cols, :4]).max()))
         mismatches += int((~same[rows, cols]).sum())
     return dict(score=score, box=box, label_mismatches=mismatches)
+
+
+def confident_differences(
+    reference: Tuple[np.ndarray, np.ndarray],
+    other: Tuple[np.ndarray, np.ndarray],
+    score_thr: float = 0.3,
+) -> Dict[str, float]:
+    """Score and box differences of the reference's confident detections.
+
+    Low-score detections trade places under the smallest perturbation
+    (D-FINE's query selection is a top-K), so precision comparisons look at
+    the detections that count: each reference detection scoring at least
+    ``score_thr`` is paired with the nearest (box L1) detection of the same
+    label in ``other``; one without any such partner counts its whole
+    score.
+
+    Args:
+        reference, other (tuple[np.ndarray]): ``dets`` (B, K, 5), xyxy in
+            input pixels and score, and ``labels`` (B, K).
+        score_thr (float): The reference's confidence threshold.
+
+    Returns:
+        dict: ``max_score`` and ``mean_score`` (abs differences), ``max_box``
+        (pixels, over the paired ones) and ``count`` (detections compared).
+    """
+    (ref_dets, ref_labels), (dets, labels) = reference, other
+    if ref_dets.shape[0] != dets.shape[0]:
+        raise ValueError(
+            f'batch sizes differ: {ref_dets.shape} vs {dets.shape}'
+        )
+    scores, boxes = [], [0.0]
+    for image in range(len(ref_dets)):
+        keep = ref_dets[image, :, 4] >= score_thr
+        for det, label in zip(ref_dets[image][keep], ref_labels[image][keep]):
+            partners = dets[image][labels[image] == label]
+            if not len(partners):
+                scores.append(float(det[4]))
+                continue
+            l1 = np.abs(partners[:, :4] - det[:4]).sum(1)
+            best = partners[l1.argmin()]
+            scores.append(float(abs(best[4] - det[4])))
+            boxes.append(float(np.abs(best[:4] - det[:4]).max()))
+    return dict(
+        max_score=max(scores, default=0.0),
+        mean_score=float(np.mean(scores)) if scores else 0.0,
+        max_box=max(boxes),
+        count=len(scores),
+    )

@@ -126,3 +126,60 @@ def test_precision_settings():
         'INFERENCE_NUM_THREADS'] == 2  # fmt: skip
     with pytest.raises(ValueError, match='precision must be one of'):
         runtime.compile_config(dict(precision='int4'))
+
+
+def test_low_precision_config_and_the_precision_tool(image_file, tmp_path):
+    """The low-precision config's export marks its fp32 modules in the IR,
+    the CPU keeps them fp32 in its own (bf16) precision, and
+    ``openvino_precision.py`` measures a module alone and kept."""
+    import json
+
+    from helpers import load_script
+
+    from dfine_mm.deploy.openvino.precision import fp32_layers
+
+    name = 'detection_openvino-lowp_static-640x640'
+    cfg = _deploy_cfg(name)
+    assert cfg.backend_config.precision == 'default'
+    checkpoint = str(tmp_path / 'n.pth')
+    torch.save(dict(state_dict=conditioned_state_dict('n')), checkpoint)
+    outputs = export_model(
+        cfg, Config.fromfile(_config('n')), checkpoint, image_file,
+        str(tmp_path / 'export'),
+    )  # fmt: skip
+    kept = fp32_layers(outputs['xml'])
+    assert len(kept) > 10
+    assert all(n.startswith('/neck/fpn_blocks') for n in kept), kept
+    wrapper = _wrapper(outputs['xml'], name)
+    assert 'INFERENCE_PRECISION_HINT' not in wrapper.config
+    out = wrapper(dict(input=synthetic_images(640, 640, 1)))
+    assert out['dets'].shape == (1, 300, 5)
+    assert torch.isfinite(out['dets']).all()
+    precisions = {}
+    for op in wrapper.compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        if info['layerType'].astype(str) == 'Convolution':
+            first = info['originalLayersNames'].astype(str).split(',')[0]
+            where = 'fpn' if first.startswith('/neck/fpn_blocks') else 'rest'
+            precisions.setdefault(where, set()).add(
+                info['runtimePrecision'].astype(str)
+            )
+    assert precisions['fpn'] == {'f32'}, precisions
+    import openvino as ov
+
+    if 'BF16' in ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES'):
+        assert 'bf16' in precisions['rest'], precisions
+
+    tool = load_script('tools/analysis_tools/openvino_precision.py')
+    report = str(tmp_path / 'precision.json')
+    assert tool.main([
+        outputs['xml'], image_file, '--modules', '/neck/fpn_blocks',
+        '--score-thr', '0.05', '--out', report,
+    ]) == 0  # fmt: skip
+    with open(report) as file:
+        results = json.load(file)
+    module = results['modules']['/neck/fpn_blocks']
+    assert module['layers'] > 5
+    assert module['alone']['count'] == results['low']['count'] > 0
+    with pytest.raises(ValueError, match='needs --model-cfg'):
+        tool.main([outputs['xml'], image_file, '--precision', 'int8'])

@@ -1,4 +1,5 @@
-"""ONNX Runtime against PyTorch (deploy mode) on the CPU, in one run.
+"""PyTorch (deploy mode), ONNX Runtime and OpenVINO (fp32, low precision,
+INT8) on the CPU, side by side in one run.
 
 Example::
 
@@ -9,8 +10,18 @@ Example::
 For each model config: export with ``--deploy-cfg`` (default: ONNX Runtime,
 static), then time ONNX Runtime and the PyTorch model that mmdeploy exports
 (after ``switch_to_deploy()``), both with ``--threads`` intra-op threads
-(default 2), batch 1, ``--size`` (default 640x640). Both timings cover the
+(default 2), batch 1, ``--size`` (default 640x640). All timings cover the
 whole network including the top-K post-processing.
+
+Where OpenVINO is installed (``--no-openvino`` leaves it out), the same
+weights are also exported with the static OpenVINO config and run as
+OpenVINO fp32 (``detection_openvino_static-640x640.py``), OpenVINO low
+precision (``detection_openvino-lowp_static-640x640.py``: the CPU's own
+precision, its fp32 modules kept) and OpenVINO INT8 (NNCF, calibrated on
+``--calib-images`` synthetic images, default 32, or on the model config's
+training images with ``--calib-train``). The report starts with the CPU's
+ISA flags that decide the low-precision kernels (AVX-512 BF16 / VNNI, AMX)
+and OpenVINO's ``OPTIMIZATION_CAPABILITIES``.
 
 The two take turns run by run (``--runs`` rounds, default 60, after
 ``--warmup`` untimed ones, default 3), so that slow spells of the machine
@@ -39,9 +50,17 @@ import torch
 from mmengine.logging import print_log
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-STATIC_ORT = osp.join(
-    ROOT, 'configs', 'deploy', 'detection_onnxruntime_static.py'
+DEPLOY_DIR = osp.join(ROOT, 'configs', 'deploy')
+STATIC_ORT = osp.join(DEPLOY_DIR, 'detection_onnxruntime_static.py')
+OPENVINO_CFGS = dict(
+    fp32=osp.join(DEPLOY_DIR, 'detection_openvino_static-640x640.py'),
+    lowp=osp.join(DEPLOY_DIR, 'detection_openvino-lowp_static-640x640.py'),
 )
+#: /proc/cpuinfo flags that decide OpenVINO's low-precision CPU kernels
+ISA_FLAGS = (
+    'avx2', 'avx512f', 'avx512_bf16', 'avx512_vnni', 'avx_vnni',
+    'amx_bf16', 'amx_int8', 'amx_fp16', 'avx512_fp16',
+)  # fmt: skip
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -60,6 +79,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         action='store_true',
         help="ONNX Runtime's threads spin-wait between runs (its default)",
     )
+    parser.add_argument(
+        '--no-openvino', action='store_true', help='leave OpenVINO out'
+    )
+    parser.add_argument('--calib-images', type=int, default=32)
+    parser.add_argument('--out', help='also write the report to this file')
+    parser.add_argument(
+        '--calib-train', action='store_true',
+        help="calibrate INT8 on the model config's training images",
+    )  # fmt: skip
     parser.add_argument(
         '--default-malloc',
         action='store_true',
@@ -88,11 +116,92 @@ def _weights(config: str, work_dir: str) -> str:
     return path
 
 
+def cpu_isa() -> str:
+    """The CPU's model name, its low-precision ISA flags and OpenVINO's
+    view of them."""
+    model, flags = 'unknown CPU', set()
+    if osp.isfile('/proc/cpuinfo'):
+        with open('/proc/cpuinfo') as file:
+            for line in file:
+                if line.startswith('model name') and model == 'unknown CPU':
+                    model = line.split(':', 1)[1].strip()
+                elif line.startswith('flags'):
+                    flags = set(line.split(':', 1)[1].split())
+    have = [flag for flag in ISA_FLAGS if flag in flags]
+    text = f'{model}; ISA: {" ".join(have) or "none of " + str(ISA_FLAGS)}'
+    from dfine_mm.deploy.openvino import openvino_version
+
+    if openvino_version():
+        import openvino as ov
+
+        caps = ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
+        text += f'; OpenVINO {openvino_version()} CPU: {" ".join(caps)}'
+    return text
+
+
+def openvino_runners(config, checkpoint, image_file, out_dir, args):
+    """OpenVINO fp32, low precision and INT8 runners of one export."""
+    from dfine_mm.deploy import export_model
+    from dfine_mm.deploy.export import load_configs
+    from dfine_mm.deploy.openvino import compile_config
+    from dfine_mm.deploy.openvino.precision import keep_fp32
+    from dfine_mm.deploy.openvino.quantize import (
+        calibration_inputs,
+        quantize_ir,
+    )
+    from dfine_mm.testing import synthetic_images
+
+    height, width = args.size
+    deploy_cfg, model_cfg = load_configs(OPENVINO_CFGS['fp32'], config)
+    deploy_cfg.onnx_config.input_shape = [width, height]
+    deploy_cfg.backend_config.model_inputs[0].opt_shapes.input = [
+        1, 3, height, width,
+    ]  # fmt: skip
+    xml = export_model(
+        deploy_cfg, model_cfg, checkpoint, image_file,
+        osp.join(out_dir, 'openvino'),
+    )['xml']  # fmt: skip
+    lowp_cfg, _ = load_configs(OPENVINO_CFGS['lowp'], config)
+    lowp_xml = osp.join(out_dir, 'openvino', 'lowp.xml')
+    keep_fp32(xml, lowp_cfg.backend_config.fp32_modules, lowp_xml)
+    if args.calib_train:
+        inputs = calibration_inputs(model_cfg, args.calib_images)
+    else:
+        inputs = [
+            image[None].numpy()
+            for image in synthetic_images(height, width, args.calib_images)
+        ]
+    int8_xml = quantize_ir(
+        xml, osp.join(out_dir, 'openvino', 'int8.xml'), inputs
+    )
+    import openvino as ov
+
+    core = ov.Core()
+    backends = dict(
+        fp32=(xml, deploy_cfg.backend_config),
+        lowp=(lowp_xml, lowp_cfg.backend_config),
+        int8=(int8_xml, deploy_cfg.backend_config),
+    )
+    runners = {}
+    for name, (path, backend) in backends.items():
+        settings = compile_config(dict(backend, num_threads=args.threads))
+        compiled = core.compile_model(path, 'CPU', settings)
+        request = compiled.create_infer_request()
+
+        def run(images, request=request, compiled=compiled):
+            out = request.infer({0: images.numpy()})
+            return out[compiled.outputs[0]], out[compiled.outputs[1]]
+
+        runners[f'openvino {name}'] = run
+    return runners
+
+
 def benchmark(config: str, args: argparse.Namespace, work_dir: str) -> str:
     """Export, check and time one config; return the report lines."""
     from dfine_mm.deploy import export_model
     from dfine_mm.deploy.export import load_configs, task_processor
     from dfine_mm.deploy.verify import (
+        confident_differences,
         detection_differences,
         onnxruntime_detections,
         onnxruntime_session,
@@ -128,32 +237,54 @@ def benchmark(config: str, args: argparse.Namespace, work_dir: str) -> str:
         onnxruntime=lambda: onnxruntime_detections(session, images),
         pytorch=lambda: pytorch_detections(model, images),
     )
+    from dfine_mm.deploy.openvino import INSTALL_HINT, openvino_version
+
+    use_openvino = not args.no_openvino
+    if use_openvino and openvino_version() is None:
+        print_log(
+            f'OpenVINO is not installed ({INSTALL_HINT}): left out',
+            logger='current',
+            level=30,
+        )
+        use_openvino = False
+    if use_openvino:
+        for name, run in openvino_runners(
+            config, checkpoint, image_file, out_dir, args
+        ).items():  # fmt: skip
+            runners[name] = lambda run=run: run(images)
     outputs = {name: run() for name, run in runners.items()}
-    diff = detection_differences(outputs['pytorch'], outputs['onnxruntime'])
     times = alternating_times(
         runners, args.warmup, args.runs, args.block, args.settle
     )
     ms = medians(times)
-    ratios = statistics.quantiles(
-        paired_ratios(times, 'onnxruntime', 'pytorch'), n=4
-    )
     spinning = 'on' if args.spinning else 'off'
-    return '\n'.join(
-        [
-            f'{config}: batch 1, {height}x{width}, {args.threads} threads, '
-            f'{args.runs} rounds of {args.block} timed runs each (after '
-            f'{args.settle} untimed), onnxruntime spinning {spinning}',
-            f'  onnxruntime:        {ms["onnxruntime"]:.1f} ms (median)',
-            f'  pytorch (deploy):   {ms["pytorch"]:.1f} ms (median)',
-            f'  ratio onnxruntime / pytorch: '
-            f'{ms["onnxruntime"] / ms["pytorch"]:.3f} (of the medians); '
-            f'per round: median {ratios[1]:.3f}, quartiles '
-            f'{ratios[0]:.3f}-{ratios[2]:.3f}',
-            f'  top-100 detections, max abs diff: scores '
-            f'{diff["score"]:.2e}, boxes {diff["box"]:.2e} px, label '
-            f'mismatches {diff["label_mismatches"]}',
-        ]
-    )
+    lines = [
+        f'{config}: batch 1, {height}x{width}, {args.threads} threads, '
+        f'{args.runs} rounds of {args.block} timed runs each (after '
+        f'{args.settle} untimed), onnxruntime spinning {spinning}',
+        '| runtime | median ms | vs pytorch (per round: median, '
+        'quartiles) | speed-up vs openvino fp32 | top-100 vs pytorch: '
+        'score, box px, labels | scores >= 0.3: max, mean |',
+        '| --- | --- | --- | --- | --- | --- |',
+    ]
+    for name in runners:
+        ratios = statistics.quantiles(
+            paired_ratios(times, name, 'pytorch'), n=4
+        )
+        vs_ov = (
+            f'{ms["openvino fp32"] / ms[name]:.2f}x'
+            if 'openvino fp32' in ms else '-'
+        )  # fmt: skip
+        diff = detection_differences(outputs['pytorch'], outputs[name])
+        conf = confident_differences(outputs['pytorch'], outputs[name])
+        lines.append(
+            f'| {name} | {ms[name]:.1f} | {ms[name] / ms["pytorch"]:.3f} '
+            f'({ratios[1]:.3f}, {ratios[0]:.3f}-{ratios[2]:.3f}) | {vs_ov} '
+            f'| {diff["score"]:.1e}, {diff["box"]:.1e}, '
+            f'{diff["label_mismatches"]} | {conf["max_score"]:.1e}, '
+            f'{conf["mean_score"]:.1e} |'
+        )
+    return '\n'.join(lines)
 
 
 def main(argv=None) -> int:
@@ -173,11 +304,14 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as work_dir:
         for config in args.configs:
             reports.append(benchmark(config, args, work_dir))
-    print_log(
-        f'onnxruntime {onnxruntime.__version__}, torch {torch.__version__}, '
-        f'malloc {malloc}\n' + '\n'.join(reports),
-        logger='current',
+    text = (
+        f'{cpu_isa()}\nonnxruntime {onnxruntime.__version__}, torch '
+        f'{torch.__version__}, malloc {malloc}\n' + '\n'.join(reports)
     )
+    print_log(text, logger='current')
+    if args.out:
+        with open(args.out, 'w') as file:
+            file.write(text + '\n')
     return 0
 
 

@@ -56,5 +56,13 @@ class DFineOpenVINOManager(OpenVINOManager):
         device: str = 'cpu',
         **kwargs,
     ) -> Sequence[str]:
-        """Convert each ONNX file to an IR in ``work_dir``."""
-        return [onnx_to_ir(path, ir_path(path, work_dir)) for path in ir_files]
+        """Convert each ONNX file to an IR in ``work_dir`` (with the
+        config's ``backend_config.fp32_modules`` kept fp32)."""
+        import mmengine
+
+        mmengine.mkdir_or_exist(work_dir)
+        keep = deploy_cfg.get('backend_config', {}).get('fp32_modules')
+        return [
+            onnx_to_ir(path, ir_path(path, work_dir), keep)
+            for path in ir_files
+        ]

@@ -45,9 +45,20 @@ def require_openvino(prefix: str = ''):
     return importlib.import_module('openvino')
 
 
-def onnx_to_ir(onnx_path: str, xml_path: str) -> str:
+def onnx_to_ir(
+    onnx_path: str,
+    xml_path: str,
+    fp32_modules: Optional[Sequence[str]] = None,
+) -> str:
     """Convert an ONNX file to an OpenVINO IR (``.xml`` + ``.bin``) with
     fp32 weights (``save_model`` would compress them to fp16 by default).
+
+    Args:
+        onnx_path (str): The ONNX file.
+        xml_path (str): Where the IR's ``.xml`` goes.
+        fp32_modules (Sequence[str], optional): Layer-name prefixes of the
+            modules that stay fp32 when the CPU runs in low precision
+            (:func:`~dfine_mm.deploy.openvino.precision.keep_fp32`).
 
     Returns:
         str: ``xml_path``.
@@ -55,6 +66,10 @@ def onnx_to_ir(onnx_path: str, xml_path: str) -> str:
     ov = require_openvino()
     model = ov.convert_model(onnx_path)
     ov.save_model(model, xml_path, compress_to_fp16=False)
+    if fp32_modules:
+        from .precision import keep_fp32
+
+        keep_fp32(xml_path, fp32_modules)
     return xml_path
 
 
