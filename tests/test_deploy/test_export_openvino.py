@@ -141,6 +141,8 @@ def test_low_precision_config_and_the_precision_tool(image_file, tmp_path):
     name = 'detection_openvino-lowp_static-640x640'
     cfg = _deploy_cfg(name)
     assert cfg.backend_config.precision == 'default'
+    assert cfg.backend_config.fp32_modules == []  # measured: none pays
+    cfg.backend_config.fp32_modules = ['/neck/fpn_blocks']
     checkpoint = str(tmp_path / 'n.pth')
     torch.save(dict(state_dict=conditioned_state_dict('n')), checkpoint)
     outputs = export_model(
@@ -150,7 +152,11 @@ def test_low_precision_config_and_the_precision_tool(image_file, tmp_path):
     kept = fp32_layers(outputs['xml'])
     assert len(kept) > 10
     assert all(n.startswith('/neck/fpn_blocks') for n in kept), kept
-    wrapper = _wrapper(outputs['xml'], name)
+    from mmdeploy.backend.base import get_backend_manager
+
+    wrapper = get_backend_manager('openvino').build_wrapper(
+        [outputs['xml']], output_names=['dets', 'labels'], deploy_cfg=cfg
+    )
     assert 'INFERENCE_PRECISION_HINT' not in wrapper.config
     out = wrapper(dict(input=synthetic_images(640, 640, 1)))
     assert out['dets'].shape == (1, 300, 5)

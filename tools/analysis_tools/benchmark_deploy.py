@@ -17,7 +17,8 @@ Where OpenVINO is installed (``--no-openvino`` leaves it out), the same
 weights are also exported with the static OpenVINO config and run as
 OpenVINO fp32 (``detection_openvino_static-640x640.py``), OpenVINO low
 precision (``detection_openvino-lowp_static-640x640.py``: the CPU's own
-precision, its fp32 modules kept) and OpenVINO INT8 (NNCF, calibrated on
+precision, its fp32 modules kept) and OpenVINO INT8 (NNCF, the stem
+unquantised as ``quantize_openvino.py`` does by default, calibrated on
 ``--calib-images`` synthetic images, default 32, or on the model config's
 training images with ``--calib-train``). The report starts with the CPU's
 ISA flags that decide the low-precision kernels (AVX-512 BF16 / VNNI, AMX)
@@ -146,6 +147,7 @@ def openvino_runners(config, checkpoint, image_file, out_dir, args):
     from dfine_mm.deploy.openvino import compile_config
     from dfine_mm.deploy.openvino.precision import keep_fp32
     from dfine_mm.deploy.openvino.quantize import (
+        DEFAULT_IGNORED,
         calibration_inputs,
         quantize_ir,
     )
@@ -172,8 +174,9 @@ def openvino_runners(config, checkpoint, image_file, out_dir, args):
             for image in synthetic_images(height, width, args.calib_images)
         ]
     int8_xml = quantize_ir(
-        xml, osp.join(out_dir, 'openvino', 'int8.xml'), inputs
-    )
+        xml, osp.join(out_dir, 'openvino', 'int8.xml'), inputs,
+        DEFAULT_IGNORED,
+    )  # fmt: skip
     import openvino as ov
 
     core = ov.Core()

@@ -12,8 +12,9 @@ Example (after ``tools/deploy.py`` with an OpenVINO config)::
 Calibration images are the first ``--num-images`` of the model config's
 training set, through its test pipeline and data preprocessor (what the
 model sees at test time). The modules of ``--ignore`` (layer-name
-prefixes) stay unquantised; the default is the list chosen by measurement
-(docs/deploy.md).
+prefixes) stay unquantised; the default is D-FINE's list chosen by
+measurement (docs/deploy.md); other models pass their own (or ``--ignore``
+alone for none).
 """
 
 import argparse
@@ -22,8 +23,7 @@ import os.path as osp
 from mmengine.config import DictAction
 from mmengine.logging import print_log
 
-#: left unquantised by default (measured: docs/deploy.md, INT8)
-DEFAULT_IGNORED = ()
+from dfine_mm.deploy.openvino.quantize import DEFAULT_IGNORED
 
 
 def parse_args(argv=None) -> argparse.Namespace:
