@@ -79,9 +79,11 @@ def test_coco_recipe(variant):
 
 
 def test_objects365_to_coco_remaps_the_class_heads():
-    for path in glob.glob(
+    paths = glob.glob(
         osp.join(REPO_ROOT, 'configs', 'dfine', 'objects365', '*-to-coco.py')
-    ):
+    )
+    assert len(paths) == 5, paths  # N-X
+    for path in paths:
         cfg = Config.fromfile(path)
         assert cfg.custom_hooks[0].type == 'DFineClassRemapHook'
         assert cfg.param_scheduler == []

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from helpers import MMEngineLogRecords
 from mmdet.registry import MODELS, TRANSFORMS
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes
@@ -21,19 +22,25 @@ def results_with(boxes):
     )
 
 
-def test_sanitize_clips_and_drops_with_a_count(caplog):
+def test_sanitize_clips_and_drops_with_a_count():
     sanitize = TRANSFORMS.build(dict(type='DFineSanitizeBoxes', min_size=1))
-    results = sanitize(
-        results_with(
-            [
-                [10, 10, 50, 50],  # kept
-                [-20, 5, 30, 40],  # clipped to x1 = 0
-                [150, 20, 400, 90],  # clipped to x2 = 200
-                [300, 10, 350, 20],  # outside the image
-                [5, 5, 5.5, 60],  # narrower than 1 px
-            ]
+    with MMEngineLogRecords() as records:
+        results = sanitize(
+            results_with(
+                [
+                    [10, 10, 50, 50],  # kept
+                    [-20, 5, 30, 40],  # clipped to x1 = 0
+                    [150, 20, 400, 90],  # clipped to x2 = 200
+                    [300, 10, 350, 20],  # outside the image
+                    [5, 5, 5.5, 60],  # narrower than 1 px
+                ]
+            )
         )
-    )
+    assert any(
+        m.startswith('DFineSanitizeBoxes: 2 boxes dropped so far')
+        and 'a.jpg' in m
+        for m in records.messages
+    ), records.messages
     boxes = results['gt_bboxes'].tensor
     assert boxes.tolist() == [
         [10, 10, 50, 50],

@@ -1,0 +1,109 @@
+"""Converted values, tensor by tensor: for every variant (N-X), the official
+layout (train and deploy form) lands under the documented key map with
+every value unchanged and nothing else dropped, and transformers' separate
+q/k/v projections are packed in q, k, v order (checked by slicing).
+
+The documented map is written out here, not taken from the converter, so
+that a wrong rule in the converter fails (transformers' other keys are
+covered value by value by the output parity of test_dfine_parity.py)."""
+
+import re
+
+import pytest
+import torch
+from helpers import layout_state_dict
+
+from dfine_mm.converters.dfine import convert_dfine_state_dict
+
+VARIANTS = ['n', 's', 'm', 'l', 'x']
+
+#: official prefix -> dfine_mm prefix; the rest of the key is kept
+OFFICIAL_MAP = [
+    ('backbone.', 'backbone.'),
+    ('encoder.', 'neck.'),
+    ('decoder.decoder.layers.', 'decoder.layers.'),
+    ('decoder.decoder.lqe_layers.', 'bbox_head.lqe_layers.'),
+    ('decoder.decoder.up', 'decoder.up'),
+    ('decoder.decoder.reg_scale', 'decoder.reg_scale'),
+    ('decoder.query_pos_head.', 'decoder.query_pos_head.'),
+    ('decoder.input_proj.', 'input_proj.'),
+    ('decoder.enc_output.', 'enc_output.'),
+    ('decoder.denoising_class_embed.', 'dn_query_generator.label_embedding.'),
+    ('decoder.enc_score_head.', 'bbox_head.enc_cls_branch.'),
+    ('decoder.enc_bbox_head.', 'bbox_head.enc_reg_branch.'),
+    ('decoder.dec_score_head.', 'bbox_head.cls_branches.'),
+    ('decoder.pre_bbox_head.', 'bbox_head.pre_reg_branch.'),
+    ('decoder.dec_bbox_head.', 'bbox_head.reg_branches.'),
+]
+#: official buffers rebuilt by the model (copies and derived values)
+OFFICIAL_DROPPED = {
+    'decoder.up', 'decoder.reg_scale', 'decoder.anchors',
+    'decoder.valid_mask',
+}  # fmt: skip
+
+
+def _documented_key(key: str) -> str:
+    for source, target in OFFICIAL_MAP:
+        if key.startswith(source):
+            return target + key[len(source) :]
+    raise AssertionError(f'{key} is not in the documented map')
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+@pytest.mark.parametrize('deploy', [False, True])
+def test_official_values_arrive_under_the_documented_keys(variant, deploy):
+    source = layout_state_dict(
+        f'official_{variant}{"_deploy" if deploy else ""}'
+    )
+    converted, fmt = convert_dfine_state_dict(source)
+    assert fmt == 'official'
+    expected = {
+        _documented_key(key): value
+        for key, value in source.items()
+        if key not in OFFICIAL_DROPPED
+    }
+    assert sorted(converted) == sorted(expected)
+    for key, value in expected.items():
+        assert converted[key].dtype == value.dtype, key
+        assert torch.equal(converted[key], value), key
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_transformers_qkv_is_packed_q_k_v(variant):
+    pytest.importorskip('transformers')
+    from dfine_mm.testing import build_transformers_dfine
+
+    source = {
+        key: value.detach().clone()
+        for key, value in build_transformers_dfine(variant, num_labels=80)
+        .state_dict()
+        .items()
+    }
+    gen = torch.Generator().manual_seed(0)
+    for value in source.values():  # distinct values in every projection
+        if value.is_floating_point():
+            value.copy_(torch.rand(value.shape, generator=gen))
+    converted, fmt = convert_dfine_state_dict(source)
+    assert fmt == 'transformers'
+    qkv = re.compile(r'^(.+\.self_attn)\.q_proj\.(weight|bias)$')
+    checked = 0
+    for key in source:
+        match = qkv.match(key)
+        if not match:
+            continue
+        attn, kind = match.groups()
+        parts = [source[f'{attn}.{p}_proj.{kind}'] for p in 'qkv']
+        if attn.startswith('model.decoder.'):
+            target = attn[len('model.') :] + f'.in_proj_{kind}'
+        else:  # model.encoder.aifi.{i}.layers.{j}.self_attn
+            tail = attn[len('model.encoder.aifi.') :]
+            target = f'neck.encoder.{tail}.in_proj_{kind}'
+        packed = converted[target]
+        size = parts[0].shape[0]
+        for index, part in enumerate(parts):
+            assert torch.equal(
+                packed[index * size:(index + 1) * size], part
+            ), (target, 'qkv'[index])  # fmt: skip
+        checked += 1
+    # one weight and one bias per decoder layer and per encoder layer
+    assert checked >= 2 * 4
