@@ -167,3 +167,18 @@ def test_calibration_uses_the_test_pipeline_and_warns_when_short(
     assert len(calibration_inputs(cfg, 3)) == 3
     with pytest.raises(ValueError, match='num_images must be >= 1'):
         calibration_inputs(cfg, 0)
+
+
+def test_missing_nncf_names_the_package(monkeypatch, tmp_path):
+    import importlib.util
+
+    from dfine_mm.deploy.openvino.quantize import quantize_ir
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, 'find_spec',
+        lambda name, *a: None if name == 'nncf' else find_spec(name, *a),
+    )  # fmt: skip
+    xml = _two_convs(str(tmp_path / 'm.xml'))
+    with pytest.raises(RuntimeError, match=r"pip install 'nncf"):
+        quantize_ir(xml, str(tmp_path / 'q.xml'), [_input()])
