@@ -17,17 +17,33 @@ the peaks do not mix). With
 ``--compare-transformers`` both models have the same weights (transformers'
 random initialisation, perturbed, converted into dfine_mm) and the ratios
 dfine_mm / transformers are printed.
+
+``--profile`` splits dfine_mm's step (in its worker process) into data
+preprocessing, backbone, neck (with the hybrid encoder), decoder (query
+selection and the decoder layers), matching (the Hungarian assigner
+calls), the rest of the losses, backward and an AdamW optimizer step, and
+prints each as a share of the step: exclusive wall times (a section nested
+in another is subtracted from it), summed over the ``--runs`` steps, with
+a device synchronisation at each boundary on CUDA. Data loading and the
+training pipeline are not part of the step (the inputs are fixed).
+``--device cuda`` runs on the GPU (``--amp``: fp16 autocast).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+from collections import defaultdict
 
 import torch
+
+#: profiled sections of one training step, in report order
+SECTIONS = ('data', 'backbone', 'neck', 'decoder', 'matching', 'losses',
+            'backward', 'optimizer')  # fmt: skip
 
 
 def parse_args(argv=None):
@@ -44,6 +60,12 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--runs', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument(
+        '--profile', action='store_true',
+        help="dfine_mm's step by section, as shares of the step",
+    )  # fmt: skip
+    parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
+    parser.add_argument('--amp', action='store_true', help='fp16 autocast')
     parser.add_argument(
         '--worker',
         choices=['dfine_mm', 'transformers'],
@@ -92,26 +114,39 @@ def build(args):
     perturb_(reference, scale=0.05)
     state_dict, _ = convert_dfine_state_dict(reference.state_dict())
     model.load_state_dict(state_dict, strict=True)
-    return model.train(), reference.train()
+    return (model.to(args.device).train(),
+            reference.to(args.device).train())  # fmt: skip
 
 
-def step_fn(args, which):
-    """A closure running one forward + loss + backward."""
+def _autocast(args):
+    if not args.amp:
+        return contextlib.nullcontext()
+    return torch.autocast(args.device.split(':')[0], dtype=torch.float16)
+
+
+def step_fn(args, which, timer=None):
+    """A closure running one forward + loss + backward (with ``timer``, a
+    :class:`SectionTimer`, also the optimizer step, every section timed)."""
     from mmdet.structures import DetDataSample
     from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
     from mmengine.structures import InstanceData
 
     model, reference = build(args)
     images, targets = fixed_targets(args)
+    images = images.to(args.device)
+    targets = [(b.to(args.device), c.to(args.device)) for b, c in targets]
     if which == 'transformers':
         labels = [dict(class_labels=c, boxes=b) for b, c in targets]
 
         def step():
             reference.zero_grad(set_to_none=True)
-            reference(pixel_values=images, labels=labels).loss.backward()
+            with _autocast(args):
+                loss = reference(pixel_values=images, labels=labels).loss
+            loss.backward()
 
         return step
     scale = torch.tensor([args.size] * 4, dtype=torch.float32)
+    scale = scale.to(args.device)
     samples = []
     for boxes, classes in targets:
         shape = (args.size, args.size)
@@ -123,19 +158,108 @@ def step_fn(args, which):
         )
         samples.append(sample)
 
+    if timer is not None:
+        return profiled_step(model, images, samples, timer, args)
+
     def step():
         model.zero_grad(set_to_none=True)
-        losses = model.loss(images, samples)
+        with _autocast(args):
+            losses = model.loss(images, samples)
         sum(losses.values()).backward()
 
     return step
 
 
+class SectionTimer:
+    """Exclusive wall time of named, possibly nested, sections."""
+
+    def __init__(self, device: str) -> None:
+        self.cuda = device.startswith('cuda')
+        self.totals = defaultdict(float)  # exclusive
+        self.inclusive = defaultdict(float)
+        self._stack = []
+
+    def _sync(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    @contextlib.contextmanager
+    def section(self, name: str):
+        self._sync()
+        start = time.perf_counter()
+        self._stack.append(0.0)
+        try:
+            yield
+        finally:
+            self._sync()
+            elapsed = time.perf_counter() - start
+            nested = self._stack.pop()
+            self.totals[name] += elapsed - nested
+            self.inclusive[name] += elapsed
+            if self._stack:
+                self._stack[-1] += elapsed
+
+    def wrap(self, owner, attribute: str, name: str) -> None:
+        """Time every call of ``owner.attribute`` as section ``name``."""
+        original = getattr(owner, attribute)
+
+        def timed(*args, **kwargs):
+            with self.section(name):
+                return original(*args, **kwargs)
+
+        setattr(owner, attribute, timed)
+
+
+def profiled_step(model, images, samples, timer, args):
+    """One step with every section of :data:`SECTIONS` timed."""
+    timer.wrap(model.backbone, 'forward', 'backbone')
+    timer.wrap(model.neck, 'forward', 'neck')
+    timer.wrap(model, 'forward_transformer', 'decoder')
+    timer.wrap(model.bbox_head, 'loss', 'losses')
+    timer.wrap(model.bbox_head.assigner, 'assign', 'matching')
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    raw = (images * 255).round()
+    # a fixed input size, as the plain step has (no multi-scale draws)
+    model.data_preprocessor.batch_augments = None
+
+    def step():
+        with timer.section('step'):
+            optimizer.zero_grad(set_to_none=True)
+            with timer.section('data'):
+                batch = model.data_preprocessor(
+                    dict(inputs=list(raw), data_samples=samples), True
+                )
+            with _autocast(args):
+                losses = model.loss(batch['inputs'], batch['data_samples'])
+            with timer.section('backward'):
+                sum(losses.values()).backward()
+            with timer.section('optimizer'):
+                optimizer.step()
+
+    return step
+
+
 def measure(args, which):
-    """Median step time (s) and peak-RSS growth (MiB) in this process."""
+    """Median step time (s) and peak-RSS growth (MiB) in this process
+    (with ``--profile``, dfine_mm's shares of the step by section)."""
     from dfine_mm.testing import PeakMemoryGrowth
 
     torch.set_num_threads(args.threads)
+    if args.profile and which == 'dfine_mm':
+        timer = SectionTimer(args.device)
+        step = step_fn(args, which, timer)
+        for _ in range(args.warmup):
+            step()
+        timer.totals.clear()
+        timer.inclusive.clear()
+        for _ in range(args.runs):
+            step()
+        total = timer.inclusive['step']
+        shares = {name: timer.totals.get(name, 0.0) / total
+                  for name in SECTIONS}  # fmt: skip
+        shares['other'] = 1.0 - sum(shares.values())
+        return dict(time=total / args.runs, memory=float('nan'),
+                    shares=shares)  # fmt: skip
     step = step_fn(args, which)
     times = []
     with PeakMemoryGrowth() as memory:
@@ -150,9 +274,11 @@ def measure(args, which):
 
 def run_worker(args, which):
     command = [sys.executable, os.path.abspath(__file__), args.config]
-    for name in ('batch', 'size', 'boxes', 'threads', 'runs', 'warmup'):
+    for name in ('batch', 'size', 'boxes', 'threads', 'runs', 'warmup',
+                 'device'):  # fmt: skip
         command += [f'--{name}', str(getattr(args, name))]
     command += ['--worker', which]
+    command += [f'--{f}' for f in ('profile', 'amp') if getattr(args, f)]
     output = subprocess.run(
         command, check=True, capture_output=True, text=True
     ).stdout
@@ -173,15 +299,26 @@ def main(argv=None):
     header = (
         f'{os.path.basename(args.config)}: training step (forward + loss + '
         f'backward), batch {args.batch}, {args.size}x{args.size}, '
-        f'{args.threads} threads, median of {args.runs}'
+        f'{args.device}{" amp" if args.amp else ""}, {args.threads} '
+        f'threads, median of {args.runs}'
     )
     lines = [header]
     for name, result in results.items():
+        if 'shares' in result:
+            lines.append(
+                f'  {name:13s} {result["time"] * 1000:8.0f} ms per step, '
+                'with the optimizer step (profiled), shares:'
+            )
+            lines += [
+                f'    {section:10s} {share * 100:5.1f}%'
+                for section, share in result['shares'].items()
+            ]
+            continue
         lines.append(
             f'  {name:13s} {result["time"] * 1000:8.0f} ms   peak memory '
             f'+{result["memory"]:7.0f} MiB'
         )
-    if args.compare_transformers:
+    if args.compare_transformers and not args.profile:
         ours, theirs = results['dfine_mm'], results['transformers']
         lines.append(
             f'  ratio (dfine_mm / transformers): time '
