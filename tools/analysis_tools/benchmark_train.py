@@ -20,8 +20,8 @@ dfine_mm / transformers are printed.
 
 ``--profile`` splits dfine_mm's step (in its worker process) into data
 preprocessing, backbone, neck (with the hybrid encoder), decoder (query
-selection and the decoder layers), matching (the Hungarian assigner
-calls), the rest of the losses, backward and an AdamW optimizer step, and
+selection and the decoder layers), matching (the GO-LSD loss's Hungarian
+matchings), the rest of the losses, backward and an AdamW optimizer step, and
 prints each as a share of the step: exclusive wall times (a section nested
 in another is subtracted from it), summed over the ``--runs`` steps, with
 a device synchronisation at each boundary on CUDA. Data loading and the
@@ -216,7 +216,10 @@ def profiled_step(model, images, samples, timer, args):
     timer.wrap(model.neck, 'forward', 'neck')
     timer.wrap(model, 'forward_transformer', 'decoder')
     timer.wrap(model.bbox_head, 'loss', 'losses')
-    timer.wrap(model.bbox_head.assigner, 'assign', 'matching')
+    from dfine_mm.models.losses import go_lsd_loss
+
+    # every Hungarian matching of the GO-LSD loss (batched per output)
+    timer.wrap(go_lsd_loss, 'hungarian_match', 'matching')
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     raw = (images * 255).round()
     # a fixed input size, as the plain step has (no multi-scale draws)

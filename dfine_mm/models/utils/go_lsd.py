@@ -143,6 +143,13 @@ def hungarian_match(
 ) -> List[Matching]:
     """One output's one-to-one matching, per image.
 
+    With mmdet's ``HungarianAssigner`` (``match_costs``) and one image size
+    for the batch, the cost of every (query, gt) pair of the batch is one
+    computation and one transfer to the host; each image's block is then
+    solved as the assigner solves it (``linear_sum_assignment`` on the
+    summed costs), giving the assigner's own matching. Otherwise each image
+    goes through ``assigner.assign``.
+
     Args:
         assigner: mmdet's ``HungarianAssigner`` (or one with its
             ``assign(pred_instances, gt_instances, img_meta)``).
@@ -153,8 +160,15 @@ def hungarian_match(
         batch_img_metas (list[dict]): With ``img_shape``.
 
     Returns:
-        list[tuple[Tensor, Tensor]]: Per image, (query indices, gt indices).
+        list[tuple[Tensor, Tensor]]: Per image, (query indices, gt
+        indices), by increasing query index.
     """
+    shapes = {tuple(meta['img_shape'][:2]) for meta in batch_img_metas}
+    if len(shapes) == 1 and hasattr(assigner, 'match_costs'):
+        return _batched_match(
+            assigner.match_costs, scores, boxes, batch_gt_instances,
+            batch_img_metas[0],
+        )  # fmt: skip
     matches = []
     for image, (gt, meta) in enumerate(
         zip(batch_gt_instances, batch_img_metas)
@@ -168,6 +182,47 @@ def hungarian_match(
         result = assigner.assign(pred, gt, img_meta=meta)
         query = torch.nonzero(result.gt_inds > 0).squeeze(1)
         matches.append((query, result.gt_inds[query] - 1))
+    return matches
+
+
+def _batched_match(
+    match_costs, scores: Tensor, boxes: Tensor,
+    batch_gt_instances: InstanceList, meta: dict,
+) -> List[Matching]:  # fmt: skip
+    """:func:`hungarian_match` for a batch of one image size: the
+    (B Q, N) costs of all queries against all N ground truths at once,
+    each image's (Q, n_i) block solved on the host."""
+    from scipy.optimize import linear_sum_assignment
+
+    num_images, num_queries = scores.shape[:2]
+    counts = [len(gt) for gt in batch_gt_instances]
+    device = scores.device
+    empty = torch.zeros(0, dtype=torch.long, device=device)
+    if not sum(counts):
+        return [(empty, empty) for _ in counts]
+    h, w = meta['img_shape'][:2]
+    factor = boxes.new_tensor([w, h, w, h])
+    pred = InstanceData(
+        scores=scores.detach().flatten(0, 1),
+        bboxes=(box_cxcywh_to_xyxy(boxes.detach()) * factor).flatten(0, 1),
+    )
+    gt = InstanceData.cat([g for g in batch_gt_instances if len(g)])
+    cost = torch.stack([c(pred, gt, meta) for c in match_costs]).sum(0)
+    cost = cost.cpu()
+    matches, start = [], 0
+    for image, count in enumerate(counts):
+        if not count:
+            matches.append((empty, empty))
+            continue
+        rows = slice(image * num_queries, (image + 1) * num_queries)
+        block = cost[rows, start : start + count]
+        start += count
+        query, target = linear_sum_assignment(block)
+        order = query.argsort()
+        matches.append((
+            torch.as_tensor(query[order], dtype=torch.long, device=device),
+            torch.as_tensor(target[order], dtype=torch.long, device=device),
+        ))  # fmt: skip
     return matches
 
 
