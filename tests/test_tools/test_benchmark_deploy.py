@@ -1,5 +1,5 @@
 """benchmark_deploy.py: PyTorch, ONNX Runtime and OpenVINO fp32 / low
-precision / INT8 side by side (D-FINE-N, 320 px, a few rounds: the table
+precision / INT8 side by side (D-FINE-N, 256 px, a few rounds: the table
 and the parity of the fp32 runtimes, not the timings)."""
 
 import pytest
@@ -16,7 +16,7 @@ def test_five_runtimes_side_by_side(tmp_path):
     config = f'{REPO_ROOT}/configs/dfine/dfine-n_hgnetv2-b0_4xb32-160e_coco.py'
     out = tmp_path / 'report.md'
     assert tool.main([
-        config, '--size', '320', '320', '--runs', '2', '--warmup', '1',
+        config, '--size', '256', '256', '--runs', '2', '--warmup', '1',
         '--calib-images', '2', '--out', str(out),
     ]) == 0  # fmt: skip
     report = out.read_text()
