@@ -163,15 +163,23 @@ LOSS_TERMS = dict(vfl='loss_cls', mal='loss_cls', bbox='loss_bbox',
                   giou='loss_iou', fgl='loss_fgl', ddf='loss_ddf')  # fmt: skip
 
 
-def our_loss_key(original: str) -> str:
+def our_loss_key(original: str, layers: int = 3) -> str:
     """``loss_giou_aux_1`` -> ``d1.loss_iou``, ``loss_vfl_pre`` ->
-    ``pre_loss_cls``, ``loss_bbox_enc_0`` -> ``enc_loss_bbox``."""
+    ``pre_loss_cls``, ``loss_bbox_enc_0`` -> ``enc_loss_bbox``; with
+    denoising (``layers`` decoder layers): ``loss_giou_dn_1`` ->
+    ``d1.dn_loss_iou``, ``loss_vfl_dn_{layers - 1}`` -> ``dn_loss_cls``,
+    ``loss_bbox_dn_pre`` -> ``dn_pre_loss_bbox``."""
     parts = original.split('_')
     term = LOSS_TERMS[parts[1]]
     if len(parts) == 2:
         return term
     if parts[2] == 'aux':
         return f'd{parts[3]}.{term}'
+    if parts[2] == 'dn':
+        if parts[3] == 'pre':
+            return f'dn_pre_{term}'
+        layer = int(parts[3])
+        return f'dn_{term}' if layer == layers - 1 else f'd{layer}.dn_{term}'
     return f'{parts[2]}_{term}'
 
 

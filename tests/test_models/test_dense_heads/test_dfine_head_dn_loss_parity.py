@@ -15,7 +15,7 @@ import os.path as osp
 
 import pytest
 import torch
-from helpers import LOSS_TERMS
+from helpers import our_loss_key
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from mmengine.structures import InstanceData
 
@@ -26,24 +26,6 @@ FIXTURE = osp.join(osp.dirname(__file__), '..', '..', 'data', 'official_n',
                    'dn_criterion.pth')  # fmt: skip
 HEIGHT, WIDTH = 64, 80
 LAYERS = 3
-
-
-def our_key(original: str) -> str:
-    """``loss_giou_dn_1`` -> ``d1.dn_loss_iou``, ``loss_vfl_dn_2`` (the
-    last layer) -> ``dn_loss_cls``, ``loss_bbox_dn_pre`` ->
-    ``dn_pre_loss_bbox``; the others as in the denoising-free fixture."""
-    parts = original.split('_')
-    term = LOSS_TERMS[parts[1]]
-    if len(parts) == 2:
-        return term
-    if parts[2] == 'aux':
-        return f'd{parts[3]}.{term}'
-    if parts[2] == 'dn':
-        if parts[3] == 'pre':
-            return f'dn_pre_{term}'
-        layer = int(parts[3])
-        return f'dn_{term}' if layer == LAYERS - 1 else f'd{layer}.dn_{term}'
-    return f'{parts[2]}_{term}'
 
 
 @pytest.fixture(scope='module')
@@ -85,7 +67,7 @@ def test_every_denoising_term_matches_the_official(fixture, go_lsd_loss, case):
         if key == f'loss_ddf_dn_{LAYERS - 1}':
             assert value == 0.0  # the teacher against itself
             continue
-        expected[our_key(key)] = value
+        expected[our_loss_key(key, LAYERS)] = value
     # 4 + 5 + 5 denoising terms per layer (DDF on layers 0, 1), 3 dn_pre_
     assert sum(k.startswith(('dn_', 'd0.dn_', 'd1.dn_')) for k in ours) == 17
     assert set(ours) == set(expected)
