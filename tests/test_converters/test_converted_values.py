@@ -107,3 +107,55 @@ def test_transformers_qkv_is_packed_q_k_v(variant):
         checked += 1
     # one weight and one bias per decoder layer and per encoder layer
     assert checked >= 2 * 4
+
+
+#: the heads transformers ties (listed under both names in its state dict)
+TIED = r'^(?:model\.decoder\.)?(?:class|bbox)_embed\.'
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_transformers_values_arrive_unchanged(variant):
+    """Every converted tensor of transformers' layout is, bit for bit, one
+    source tensor (the q/k/v packs aside), and every source tensor arrives
+    (of the tied ``class_embed`` / ``bbox_embed`` pairs, which the state
+    dict lists twice, one of each; here drawn apart): nothing is
+    altered, dropped or invented. Where each lands is what the output
+    parity of test_dfine_parity.py checks; the denoising label embedding,
+    which no eval output uses, is checked by name here."""
+    pytest.importorskip('transformers')
+    from dfine_mm.testing import build_transformers_dfine
+
+    source = {
+        key: value.detach().clone()
+        for key, value in build_transformers_dfine(variant, num_labels=80)
+        .state_dict()
+        .items()
+    }
+    gen = torch.Generator().manual_seed(1)
+    for value in source.values():  # every float tensor distinct
+        if value.is_floating_point():
+            value.copy_(torch.rand(value.shape, generator=gen) + 0.5)
+    converted, _ = convert_dfine_state_dict(source)
+    qkv = re.compile(r'self_attn\.[qkv]_proj\.')
+    by_bytes = {}
+    for key, value in source.items():
+        if value.is_floating_point() and not qkv.search(key):
+            by_bytes.setdefault(value.numpy().tobytes(), []).append(key)
+    used = set()
+    for key, value in converted.items():
+        if key.endswith(('in_proj_weight', 'in_proj_bias')):
+            continue
+        if not value.is_floating_point():
+            continue
+        keys = by_bytes.get(value.numpy().tobytes())
+        assert keys, f'{key}: not a source tensor'
+        used.update(keys)
+    unused = {
+        k for ks in by_bytes.values() for k in ks
+        if k not in used and not re.match(TIED, k)
+    }  # fmt: skip
+    assert not unused, sorted(unused)[:5]
+    assert torch.equal(
+        converted['dn_query_generator.label_embedding.weight'],
+        source['model.denoising_class_embed.weight'],
+    )
