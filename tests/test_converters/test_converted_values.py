@@ -68,21 +68,24 @@ def test_official_values_arrive_under_the_documented_keys(variant, deploy):
         assert torch.equal(converted[key], value), key
 
 
-@pytest.mark.parametrize('variant', VARIANTS)
-def test_transformers_qkv_is_packed_q_k_v(variant):
+def _transformers_source(variant: str, seed: int) -> dict:
+    """transformers' state dict of ``variant`` with every float tensor
+    redrawn from one generator (all values distinct)."""
     pytest.importorskip('transformers')
     from dfine_mm.testing import build_transformers_dfine
 
-    source = {
-        key: value.detach().clone()
-        for key, value in build_transformers_dfine(variant, num_labels=80)
-        .state_dict()
-        .items()
-    }
-    gen = torch.Generator().manual_seed(0)
-    for value in source.values():  # distinct values in every projection
+    model = build_transformers_dfine(variant, num_labels=80)
+    source = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    gen = torch.Generator().manual_seed(seed)
+    for value in source.values():
         if value.is_floating_point():
-            value.copy_(torch.rand(value.shape, generator=gen))
+            value.copy_(torch.rand(value.shape, generator=gen) + 0.5)
+    return source
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_transformers_qkv_is_packed_q_k_v(variant):
+    source = _transformers_source(variant, seed=0)
     converted, fmt = convert_dfine_state_dict(source)
     assert fmt == 'transformers'
     qkv = re.compile(r'^(.+\.self_attn)\.q_proj\.(weight|bias)$')
@@ -122,19 +125,7 @@ def test_transformers_values_arrive_unchanged(variant):
     altered, dropped or invented. Where each lands is what the output
     parity of test_dfine_parity.py checks; the denoising label embedding,
     which no eval output uses, is checked by name here."""
-    pytest.importorskip('transformers')
-    from dfine_mm.testing import build_transformers_dfine
-
-    source = {
-        key: value.detach().clone()
-        for key, value in build_transformers_dfine(variant, num_labels=80)
-        .state_dict()
-        .items()
-    }
-    gen = torch.Generator().manual_seed(1)
-    for value in source.values():  # every float tensor distinct
-        if value.is_floating_point():
-            value.copy_(torch.rand(value.shape, generator=gen) + 0.5)
+    source = _transformers_source(variant, seed=1)
     converted, _ = convert_dfine_state_dict(source)
     qkv = re.compile(r'self_attn\.[qkv]_proj\.')
     by_bytes = {}

@@ -144,7 +144,6 @@ def openvino_runners(config, checkpoint, image_file, out_dir, args):
     """OpenVINO fp32, low precision and INT8 runners of one export."""
     from dfine_mm.deploy import export_model
     from dfine_mm.deploy.export import load_configs
-    from dfine_mm.deploy.openvino import compile_config
     from dfine_mm.deploy.openvino.precision import keep_fp32
     from dfine_mm.deploy.openvino.quantize import (
         DEFAULT_IGNORED,
@@ -177,23 +176,23 @@ def openvino_runners(config, checkpoint, image_file, out_dir, args):
         xml, osp.join(out_dir, 'openvino', 'int8.xml'), inputs,
         DEFAULT_IGNORED,
     )  # fmt: skip
-    import openvino as ov
+    from dfine_mm.deploy.openvino.wrapper import OpenVINORuntimeWrapper
 
-    core = ov.Core()
-    backends = dict(
-        fp32=(xml, deploy_cfg.backend_config),
-        lowp=(lowp_xml, lowp_cfg.backend_config),
-        int8=(int8_xml, deploy_cfg.backend_config),
+    lowp_cfg.backend_config.model_inputs = (
+        deploy_cfg.backend_config.model_inputs
     )
+    backends = dict(
+        fp32=(xml, deploy_cfg), lowp=(lowp_xml, lowp_cfg),
+        int8=(int8_xml, deploy_cfg),
+    )  # fmt: skip
     runners = {}
-    for name, (path, backend) in backends.items():
-        settings = compile_config(dict(backend, num_threads=args.threads))
-        compiled = core.compile_model(path, 'CPU', settings)
-        request = compiled.create_infer_request()
+    for name, (path, cfg) in backends.items():
+        cfg.backend_config.num_threads = args.threads
+        wrapper = OpenVINORuntimeWrapper(path, ['dets', 'labels'], cfg)
 
-        def run(images, request=request, compiled=compiled):
-            out = request.infer({0: images.numpy()})
-            return out[compiled.outputs[0]], out[compiled.outputs[1]]
+        def run(images, wrapper=wrapper):
+            out = wrapper(dict(input=images))
+            return out['dets'].numpy(), out['labels'].numpy()
 
         runners[f'openvino {name}'] = run
     return runners
