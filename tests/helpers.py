@@ -3,6 +3,7 @@ and sample builders. Import them with ``from helpers import ...`` (pytest
 puts ``tests/`` on ``sys.path``, see ``pythonpath`` in pyproject.toml).
 """
 
+import importlib.util
 import logging
 import os.path as osp
 
@@ -26,6 +27,15 @@ TINY_NECK = dict(
     expansion=0.5,
     depth_mult=0.34,
 )
+
+
+def load_tool(name: str):
+    """``tools/{name}.py`` imported as a module."""
+    path = osp.join(REPO_ROOT, 'tools', f'{name}.py')
+    spec = importlib.util.spec_from_file_location(f'tool_{name}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def tiny_train_options(data_root: str, work_dir: str) -> dict:

@@ -126,6 +126,8 @@ def test_onnxruntime_dynamic(weights, image_file, tmp_path):
         str(tmp_path),
     )
     shapes = [(1, 640, 640), (4, 640, 640), (1, 480, 800), (4, 480, 800)]
+    if variant == 's':  # both axes change; every combination on N
+        shapes = [(1, 640, 640), (2, 480, 800)]
     _check_parity(onnx_path, model, shapes)
 
 

@@ -7,8 +7,8 @@ import os
 import time
 
 import pytest
+from helpers import load_tool
 from mmengine.config import Config
-from test_train import load_tool
 
 from dfine_mm.datasets import generate_synthetic_coco
 from dfine_mm.datasets.check import check_coco_dataset

@@ -14,6 +14,11 @@ from helpers import DEMO_CONFIG, REPO_ROOT, cli_options, tiny_train_options
 TIMEOUT = 600
 
 
+#: torchrun's messages when its rendezvous port was taken meanwhile
+PORT_TAKEN = ('address already in use', 'eaddrinuse')
+ATTEMPTS = 3
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
@@ -24,8 +29,31 @@ def environment():
     env = dict(os.environ)
     env['PATH'] = osp.dirname(sys.executable) + os.pathsep + env['PATH']
     env['OMP_NUM_THREADS'] = '1'
-    env['PORT'] = str(free_port())
     return env
+
+
+def run_distributed(command):
+    """Runs ``command(port)`` (an argv list) with a free port in ``PORT``.
+
+    The port is free when chosen but another process may bind it before
+    torchrun does; such a run fails at once with 'address already in use'
+    and is retried on a new port (at most ``ATTEMPTS`` runs).
+
+    Returns:
+        tuple: (return code, stdout + stderr) of the last run.
+    """
+    for _ in range(ATTEMPTS):
+        env = environment()
+        env['PORT'] = port = str(free_port())
+        result = subprocess.run(
+            command(port), cwd=REPO_ROOT, env=env, capture_output=True,
+            text=True, timeout=TIMEOUT,
+        )  # fmt: skip
+        log = result.stdout + result.stderr
+        taken = any(message in log.lower() for message in PORT_TAKEN)
+        if result.returncode == 0 or not taken:
+            break
+    return result.returncode, log
 
 
 def test_dist_train_two_processes(synthetic_coco, tmp_path):
@@ -38,14 +66,11 @@ def test_dist_train_two_processes(synthetic_coco, tmp_path):
         }
     )
     args = cli_options(options)
-    result = subprocess.run(
-        ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), DEMO_CONFIG,
-         '2', '--cfg-options', *args],
-        cwd=REPO_ROOT, env=environment(), capture_output=True, text=True,
-        timeout=TIMEOUT,
+    returncode, log = run_distributed(
+        lambda port: ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'),
+                      DEMO_CONFIG, '2', '--cfg-options', *args]
     )  # fmt: skip
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-3000:]
+    assert returncode == 0, log[-3000:]
     # 24 images, 2 per process and 2 processes: 6 iterations
     assert 'Epoch(train) [1][6/6]' in log
     assert 'coco/bbox_mAP' in log
@@ -76,14 +101,38 @@ def test_normalisers_are_averaged_over_processes(tmp_path):
             """
         )
     )
-    env = environment()
-    result = subprocess.run(
-        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-         f'--master_port={env["PORT"]}', str(script), str(tmp_path)],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-        timeout=TIMEOUT,
+    returncode, log = run_distributed(
+        lambda port: [sys.executable, '-m', 'torch.distributed.run',
+                      '--nproc_per_node=2', f'--master_port={port}',
+                      str(script), str(tmp_path)]
     )  # fmt: skip
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-3000:]
+    assert returncode == 0, log[-3000:]
     assert (tmp_path / 'rank0.ok').exists()
     assert (tmp_path / 'rank1.ok').exists()
+
+
+def test_a_port_taken_meanwhile_is_retried(monkeypatch):
+    """The first port drawn is bound by someone else by the time the
+    command runs: the run fails with EADDRINUSE and runs again on the next
+    port."""
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
+        ports = iter([taken_port, free_port()])
+        monkeypatch.setattr(
+            sys.modules[__name__], 'free_port', lambda: next(ports)
+        )
+        bind = (
+            'import os, socket; '
+            "socket.socket().bind(('127.0.0.1', int(os.environ['PORT'])))"
+        )
+        used = []
+
+        def command(port):
+            used.append(port)
+            return [sys.executable, '-c', bind]
+
+        returncode, log = run_distributed(command)
+    assert returncode == 0, log
+    assert used[0] == str(taken_port) and len(used) == 2

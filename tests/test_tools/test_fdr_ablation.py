@@ -8,11 +8,10 @@ import time
 
 import pytest
 import torch
-from helpers import det_samples
+from helpers import det_samples, load_tool
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
-from test_train import load_tool
 
 ablation = load_tool('analysis_tools/fdr_ablation')
 

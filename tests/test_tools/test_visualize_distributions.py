@@ -7,11 +7,10 @@ import os.path as osp
 
 import pytest
 import torch
-from helpers import DEMO_CONFIG, REPO_ROOT, MMEngineLogRecords
+from helpers import DEMO_CONFIG, REPO_ROOT, MMEngineLogRecords, load_tool
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
-from test_train import load_tool
 
 tool = load_tool('analysis_tools/visualize_distributions')
 
