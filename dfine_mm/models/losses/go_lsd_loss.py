@@ -1,7 +1,7 @@
 """FDR + GO-LSD training losses, shared by every head that predicts edge
 distributions (D-FINE, DINO+FDR, Deformable-DETR+FDR)."""
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmdet.registry import TASK_UTILS
@@ -11,20 +11,18 @@ from torch import Tensor, nn
 from ..utils import go_lsd_union
 from ..utils.fdr import FDRParams
 from ..utils.go_lsd import (
-    Matching,
     aligned_iou,
     box_cxcywh_to_xyxy,
     classification_loss,
     ddf_balance,
     dn_positive_pairs,
     fgl_targets,
-    flat_index,
-    gather_targets,
     hungarian_match,
     mean_over_processes,
     narrow_head,
     normalised_targets,
 )
+from ..utils.matched_pairs import MatchedPairs, matched_pairs
 
 
 @TASK_UTILS.register_module()
@@ -146,32 +144,32 @@ class DFineGOLSDLoss:
             layers_scores[:, :, num_dn:],
             layers_boxes[:, :, num_dn:],
         )
-        own = [
-            hungarian_match(
-                self.assigner, s, b, batch_gt_instances, batch_img_metas
-            )
-            for s, b in zip(scores, boxes)
-        ]
-        own_pre = pre_s = pre_b = None
-        if pre_scores is not None:
-            pre_s, pre_b = pre_scores[:, num_dn:], pre_boxes[:, num_dn:]
-            own_pre = hungarian_match(
-                self.assigner, pre_s, pre_b, batch_gt_instances,
+
+        def match(scores: Optional[Tensor], boxes: Optional[Tensor]):
+            if scores is None:
+                return None
+            return hungarian_match(
+                self.assigner, scores, boxes, batch_gt_instances,
                 batch_img_metas,
             )  # fmt: skip
-        own_enc = None
-        if enc_scores is not None:
-            own_enc = hungarian_match(
-                self.assigner, enc_scores, enc_boxes, batch_gt_instances,
-                batch_img_metas,
-            )  # fmt: skip
+
+        pre_s = None if pre_scores is None else pre_scores[:, num_dn:]
+        pre_b = None if pre_boxes is None else pre_boxes[:, num_dn:]
+        own = [match(s, b) for s, b in zip(scores, boxes)]
+        own_pre, own_enc = match(pre_s, pre_b), match(enc_scores, enc_boxes)
+        union = None
         if self.union_matching:
             everything = [own[-1], *own[:-1], own_pre, own_enc]
-            everything = [m for m in everything if m is not None]
-            union = go_lsd_union(everything)
-            num_box = mean_over_processes(
-                sum(len(q) for q, _ in union), device
-            )
+            union = go_lsd_union([m for m in everything if m is not None])
+        # each matching's pairs and ground truth gathered once: every
+        # output sharing a matching (all of them for the union) reuses them
+        own, own_pre, own_enc, union = (
+            [matched_pairs(targets, m) for m in own],
+            *(None if m is None else matched_pairs(targets, m)
+              for m in (own_pre, own_enc, union)),
+        )  # fmt: skip
+        if union is not None:
+            num_box = mean_over_processes(len(union.query), device)
             box_matches = [union] * layers
             pre_box, enc_box = union, union
         else:
@@ -180,42 +178,45 @@ class DFineGOLSDLoss:
 
         corners = [None] * layers
         fdr_targets = [None] * layers
+        balances = [None] * layers
         if layers_corners is not None:
             corners = layers_corners[:, :, num_dn:]
-            # FGL targets belong to a layer's box pairs: one set for the
-            # union (every layer shares it), one per layer without it
+            # FGL targets and DDF's balance belong to a layer's box pairs:
+            # computed once for the union (every layer shares it), per
+            # layer without it
+            distinct = 1 if self.union_matching else layers
             fdr_targets = [
-                fgl_targets(
-                    anchors[:, num_dn:], match, targets, self.reg_max,
-                    fdr_params,
-                )  # fmt: skip
-                for match in (box_matches[-1:] if self.union_matching
-                              else box_matches)
-            ] * (layers if self.union_matching else 1)  # fmt: skip
+                fgl_targets(anchors[:, num_dn:], pairs, self.reg_max,
+                            fdr_params)
+                for pairs in box_matches[:distinct]
+            ] * (layers // distinct)  # fmt: skip
+            balances = [
+                ddf_balance(pairs, scores.shape[1:3])
+                for pairs in box_matches[:distinct]
+            ] * (layers // distinct)  # fmt: skip
         balance = None
         for i in range(layers):
             teacher = None
             if i < layers - 1 and layers_corners is not None:
                 teacher = (corners[-1], scores[-1])
-                balance = ddf_balance(box_matches[i], scores.shape[1:3])
+                balance = balances[i]
             prefix = '' if i == layers - 1 else f'd{i}.'
             for name, value in self.output_loss(
-                scores[i], boxes[i], targets, own[i], box_matches[i],
-                num_cls, num_box, corners[i], fdr_targets[i], teacher,
-                balance, fdr_params,
+                scores[i], boxes[i], own[i], box_matches[i], num_cls,
+                num_box, corners[i], fdr_targets[i], teacher, balance,
+                fdr_params,
             ).items():  # fmt: skip
                 losses[prefix + name] = value
-        if own_pre is not None:
+        for prefix, out_scores, out_boxes, cls_pairs, box_pairs in (
+            ('pre_', pre_s, pre_b, own_pre, pre_box),
+            ('enc_', enc_scores, enc_boxes, own_enc, enc_box),
+        ):
+            if cls_pairs is None:
+                continue
             for name, value in self.output_loss(
-                pre_s, pre_b, targets, own_pre, pre_box, num_cls, num_box
+                out_scores, out_boxes, cls_pairs, box_pairs, num_cls, num_box
             ).items():
-                losses['pre_' + name] = value
-        if own_enc is not None:
-            for name, value in self.output_loss(
-                enc_scores, enc_boxes, targets, own_enc, enc_box, num_cls,
-                num_box,
-            ).items():  # fmt: skip
-                losses['enc_' + name] = value
+                losses[prefix + name] = value
         if num_dn:
             losses.update(
                 self._dn_loss(
@@ -250,7 +251,7 @@ class DFineGOLSDLoss:
     ) -> Dict[str, Tensor]:
         """Losses of the denoising queries: fixed pairs, every layer (the
         distribution and ``pre_`` inputs are None without FDR)."""
-        matches = dn_positive_pairs(dn_meta, targets)
+        matches = matched_pairs(targets, dn_positive_pairs(dn_meta, targets))
         num = num_cls * dn_meta['num_denoising_groups']
         layers = len(scores)
         fdr_targets = None
@@ -258,7 +259,7 @@ class DFineGOLSDLoss:
             corners = [None] * layers
         else:
             fdr_targets = fgl_targets(
-                anchors, matches, targets, self.reg_max, fdr_params
+                anchors, matches, self.reg_max, fdr_params
             )
         losses = {}
         for i in range(layers):
@@ -267,14 +268,14 @@ class DFineGOLSDLoss:
                 teacher = (corners[-1], scores[-1])
             prefix = 'dn_' if i == layers - 1 else f'd{i}.dn_'
             for name, value in self.output_loss(
-                scores[i], boxes[i], targets, matches, matches, num, num,
-                corners[i], fdr_targets, teacher, balance, fdr_params,
+                scores[i], boxes[i], matches, matches, num, num, corners[i],
+                fdr_targets, teacher, balance, fdr_params,
             ).items():  # fmt: skip
                 losses[prefix + name] = value
         if pre_scores is None:
             return losses
         for name, value in self.output_loss(
-            pre_scores, pre_boxes, targets, matches, matches, num, num
+            pre_scores, pre_boxes, matches, matches, num, num
         ).items():
             losses['dn_pre_' + name] = value
         return losses
@@ -283,9 +284,8 @@ class DFineGOLSDLoss:
         self,
         scores: Tensor,
         boxes: Tensor,
-        targets: List[Dict[str, Tensor]],
-        cls_match: Sequence[Matching],
-        box_match: Sequence[Matching],
+        cls_pairs: MatchedPairs,
+        box_pairs: MatchedPairs,
         num_cls: float,
         num_box: float,
         corners: Optional[Tensor] = None,
@@ -299,15 +299,15 @@ class DFineGOLSDLoss:
         Args:
             scores (Tensor): (B, Q, K) logits.
             boxes (Tensor): (B, Q, 4) boxes, cxcywh normalised.
-            targets (list[dict]): Normalised ground truth per image.
-            cls_match (Sequence[tuple]): Pairs for classification.
-            box_match (Sequence[tuple]): Pairs for L1, GIoU, FGL and DDF.
+            cls_pairs (:class:`MatchedPairs`): Pairs for classification.
+            box_pairs (:class:`MatchedPairs`): Pairs for L1, GIoU, FGL and
+                DDF.
             num_cls (float): Classification normaliser.
             num_box (float): Box normaliser.
             corners (Tensor, optional): (B, Q, 4 * (N + 1)) edge logits;
                 adds FGL.
             fdr_targets (tuple[Tensor], optional): FGL targets of
-                ``box_match`` (see :func:`fgl_targets`).
+                ``box_pairs`` (see :func:`fgl_targets`).
             teacher (tuple[Tensor], optional): The last layer's corners and
                 logits; adds DDF.
             balance (tuple[float], optional): DDF's (num_pos, num_neg).
@@ -321,15 +321,13 @@ class DFineGOLSDLoss:
                 self.loss_cls,
                 scores,
                 boxes,
-                targets,
-                cls_match,
+                cls_pairs,
                 num_cls,
                 getattr(self.loss_cls, 'iou_aware', False),
             )
         )
-        batch, query = flat_index(box_match)
-        gt_cxcywh = gather_targets(targets, box_match, 'cxcywh')
-        gt_xyxy = gather_targets(targets, box_match, 'xyxy')
+        batch, query = box_pairs.batch, box_pairs.query
+        gt_cxcywh, gt_xyxy = box_pairs.cxcywh, box_pairs.xyxy
         matched = boxes[batch, query]
         matched_xyxy = box_cxcywh_to_xyxy(matched)
         losses['loss_bbox'] = self.loss_bbox(
@@ -387,10 +385,14 @@ class DFineGOLSDLoss:
             dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou``.
         """
         targets = normalised_targets(batch_gt_instances, batch_img_metas)
-        match = hungarian_match(
-            self.assigner, scores, boxes, batch_gt_instances, batch_img_metas
-        )
+        pairs = matched_pairs(
+            targets,
+            hungarian_match(
+                self.assigner, scores, boxes, batch_gt_instances,
+                batch_img_metas,
+            ),
+        )  # fmt: skip
         num = mean_over_processes(
             sum(len(t['labels']) for t in targets), scores.device
         )
-        return self.output_loss(scores, boxes, targets, match, match, num, num)
+        return self.output_loss(scores, boxes, pairs, pairs, num, num)

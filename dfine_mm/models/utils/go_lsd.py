@@ -10,8 +10,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from .fdr import FDRParams, bbox2distance
-
-Matching = Tuple[Tensor, Tensor]  # (query indices, gt indices), each (n,)
+from .matched_pairs import MatchedPairs, Matching
 
 
 def go_lsd_union(matchings: Sequence[Sequence[Matching]]) -> List[Matching]:
@@ -72,21 +71,6 @@ def narrow_head(
     return None if tensor is None else tensor.narrow(dim, 0, num)
 
 
-def flat_index(match: Sequence[Matching]) -> Tuple[Tensor, Tensor]:
-    """(batch indices, query indices) of all pairs, image by image."""
-    batch = torch.cat(
-        [torch.full_like(query, i) for i, (query, _) in enumerate(match)]
-    )
-    return batch, torch.cat([query for query, _ in match])
-
-
-def gather_targets(
-    targets: List[Dict[str, Tensor]], match: Sequence[Matching], key: str
-) -> Tensor:
-    """The matched ground truths' ``key`` entries, image by image."""
-    return torch.cat([t[key][gt] for t, (_, gt) in zip(targets, match)])
-
-
 def aligned_iou(boxes: Tensor, gt_boxes: Tensor) -> Tensor:
     """IoU of row i of ``boxes`` with row i of ``gt_boxes`` (xyxy)."""
     if not len(boxes):
@@ -101,12 +85,18 @@ def mean_over_processes(count: int, device: torch.device) -> float:
 
 
 def ddf_balance(
-    match: Sequence[Matching], shape: Tuple[int, int]
+    pairs: MatchedPairs, shape: Tuple[int, int]
 ) -> Tuple[float, float]:
     """DDF's mixing weights: square roots of the matched and unmatched
-    edge counts, scaled to a per-process batch of 8 images."""
+    edge counts, scaled to a per-process batch of 8 images.
+
+    Args:
+        pairs (:class:`MatchedPairs`): The box pairs of the outputs.
+        shape (tuple[int]): (B, Q) of the outputs.
+    """
     batch, queries = shape
-    matched_edges = 4 * sum(len(torch.unique(query)) for query, _ in match)
+    matched = torch.unique(pairs.batch * queries + pairs.query).numel()
+    matched_edges = 4 * matched
     scale = 8 / batch
     total_edges = 4 * batch * queries
     return (
@@ -282,8 +272,7 @@ def denoising_keepalive(
 
 def fgl_targets(
     anchors: Tensor,
-    match: Sequence[Matching],
-    targets: Sequence[Dict[str, Tensor]],
+    pairs: MatchedPairs,
     reg_max: int,
     fdr_params: FDRParams,
 ) -> Tuple[Tensor, Tensor, Tensor]:
@@ -292,9 +281,7 @@ def fgl_targets(
 
     Args:
         anchors (Tensor): (B, Q, 4) FDR anchors, cxcywh.
-        match (Sequence[tuple]): Per image, (query, gt) pairs.
-        targets (Sequence[dict]): Normalised ground truth per image
-            (:func:`normalised_targets`).
+        pairs (:class:`MatchedPairs`): The box pairs.
         reg_max (int): N.
         fdr_params (:class:`FDRParams`): The decoder's a, c and W(n).
 
@@ -302,10 +289,9 @@ def fgl_targets(
         tuple[Tensor]: :func:`bbox2distance`'s bins and weights, each
         (4 * pairs,).
     """
-    batch, query = flat_index(match)
     return bbox2distance(
-        anchors[batch, query].detach(),
-        gather_targets(targets, match, 'xyxy'),
+        anchors[pairs.batch, pairs.query].detach(),
+        pairs.xyxy,
         reg_max,
         fdr_params.reg_scale,
         fdr_params.up,
@@ -317,8 +303,7 @@ def classification_loss(
     loss_cls: nn.Module,
     scores: Tensor,
     boxes: Tensor,
-    targets: Sequence[Dict[str, Tensor]],
-    match: Sequence[Matching],
+    pairs: MatchedPairs,
     num: float,
     iou_aware: bool,
 ) -> Tensor:
@@ -328,15 +313,13 @@ def classification_loss(
         loss_cls (nn.Module): The loss.
         scores (Tensor): (B, Q, K) logits.
         boxes (Tensor): (B, Q, 4) boxes, cxcywh normalised.
-        targets (Sequence[dict]): Normalised ground truth per image.
-        match (Sequence[tuple]): Per image, (query, gt) pairs.
+        pairs (:class:`MatchedPairs`): The output's own pairs.
         num (float): Normaliser.
         iou_aware (bool): True for the varifocal loss (soft targets: the
             IoU of each matched box at its class, and a positive mask);
             False for mmdet's focal-type losses (labels, background = K).
     """
-    batch, query = flat_index(match)
-    labels = gather_targets(targets, match, 'labels')
+    batch, query, labels = pairs.batch, pairs.query, pairs.labels
     num_classes = scores.shape[-1]
     flat = scores.reshape(-1, num_classes)
     if not iou_aware:
@@ -346,8 +329,7 @@ def classification_loss(
         )  # fmt: skip
         label_map[batch, query] = labels
         return loss_cls(flat, label_map.reshape(-1), avg_factor=num)
-    gt_xyxy = gather_targets(targets, match, 'xyxy')
-    iou = aligned_iou(box_cxcywh_to_xyxy(boxes[batch, query]), gt_xyxy)
+    iou = aligned_iou(box_cxcywh_to_xyxy(boxes[batch, query]), pairs.xyxy)
     target = torch.zeros_like(scores)
     positive = torch.zeros_like(scores, dtype=torch.bool)
     target[batch, query, labels] = iou.detach().to(target.dtype)

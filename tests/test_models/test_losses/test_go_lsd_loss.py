@@ -120,3 +120,37 @@ def test_fgl_uses_each_layers_pairs(union):
         )
         key = 'loss_fgl' if i == LAYERS - 1 else f'd{i}.loss_fgl'
         torch.testing.assert_close(losses[key], want, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize('union', [False, True])
+def test_shared_pairs_are_prepared_once(union, monkeypatch):
+    """Gathered ground truth, FGL targets and DDF's balance are computed
+    once per distinct box matching: once for the union that all layers
+    share, once per layer without it (the values are pinned by the
+    loss-parity tests)."""
+    from dfine_mm.models.losses import go_lsd_loss as module
+
+    calls = dict(matched_pairs=0, fgl_targets=0, ddf_balance=0)
+    for name in calls:
+        original = getattr(module, name)
+
+        def counted(*args, _original=original, _name=name, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+    head = build_head(union)
+    scores, boxes, corners, anchors, gts, metas = inputs()
+    params = FDRParams(
+        UP, REG_SCALE,
+        weighting_function(REG_MAX, UP, REG_SCALE),
+    )  # fmt: skip
+    head.go_lsd_loss()(
+        scores, boxes, corners, anchors, scores[0], boxes[0], None, None,
+        params, gts, metas,
+    )  # fmt: skip
+    # own pairs of the L layers and the layer-0 head, plus the union
+    assert calls['matched_pairs'] == LAYERS + 1 + union
+    distinct = 1 if union else LAYERS
+    assert calls['fgl_targets'] == distinct
+    assert calls['ddf_balance'] == distinct
