@@ -142,8 +142,11 @@ def test_tensorrt_config_onnx(
     deploy_name, batches, weights, image_file, tmp_path
 ):
     variant, checkpoint = weights
-    if variant == 's' and 'dynamic' in deploy_name:
-        pytest.skip('the dynamic-batch TensorRT export is checked on N')
+    if variant == 's':
+        pytest.skip(
+            'the TensorRT exports are checked on N (the same graph; S is '
+            'exported and checked with the ONNX Runtime configs)'
+        )
     onnx_path, model = _export(
         deploy_name, variant, checkpoint, image_file, str(tmp_path)
     )
