@@ -86,18 +86,25 @@ def expected_fgl(head, corners, boxes, anchors, match, gts, num):
     )
 
 
-@pytest.mark.parametrize('union', [False, True])
-def test_fgl_uses_each_layers_pairs(union):
-    head = build_head(union)
-    scores, boxes, corners, anchors, gts, metas = inputs()
+def all_losses(head, head_inputs):
+    """The loss of :func:`inputs` (the layer-0 head's outputs are layer
+    0's, no encoder proposals)."""
+    scores, boxes, corners, anchors, gts, metas = head_inputs
     params = FDRParams(
         UP, REG_SCALE,
         weighting_function(REG_MAX, UP, REG_SCALE),
     )  # fmt: skip
-    losses = head.go_lsd_loss()(
+    return head.go_lsd_loss()(
         scores, boxes, corners, anchors, scores[0], boxes[0], None, None,
         params, gts, metas,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize('union', [False, True])
+def test_fgl_uses_each_layers_pairs(union):
+    head = build_head(union)
+    scores, boxes, corners, anchors, gts, metas = inputs()
+    losses = all_losses(head, inputs())
     own = [
         hungarian_match(head.assigner, s, b, gts, metas)
         for s, b in zip(scores, boxes)
@@ -139,16 +146,7 @@ def test_shared_pairs_are_prepared_once(union, monkeypatch):
             return _original(*args, **kwargs)
 
         monkeypatch.setattr(module, name, counted)
-    head = build_head(union)
-    scores, boxes, corners, anchors, gts, metas = inputs()
-    params = FDRParams(
-        UP, REG_SCALE,
-        weighting_function(REG_MAX, UP, REG_SCALE),
-    )  # fmt: skip
-    head.go_lsd_loss()(
-        scores, boxes, corners, anchors, scores[0], boxes[0], None, None,
-        params, gts, metas,
-    )  # fmt: skip
+    all_losses(build_head(union), inputs())
     # own pairs of the L layers and the layer-0 head, plus the union
     assert calls['matched_pairs'] == LAYERS + 1 + union
     distinct = 1 if union else LAYERS
