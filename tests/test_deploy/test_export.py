@@ -125,7 +125,7 @@ def test_onnxruntime_dynamic(weights, image_file, tmp_path):
         image_file,
         str(tmp_path),
     )
-    shapes = [(1, 640, 640), (4, 640, 640), (1, 480, 800), (4, 480, 800)]
+    shapes = [(1, 640, 640), (4, 640, 640), (1, 480, 800), (2, 480, 800)]
     if variant == 's':  # both axes change; every combination on N
         shapes = [(1, 640, 640), (2, 480, 800)]
     _check_parity(onnx_path, model, shapes)
@@ -135,7 +135,7 @@ def test_onnxruntime_dynamic(weights, image_file, tmp_path):
     'deploy_name, batches',
     [
         ('detection_tensorrt_static-640x640', (1,)),
-        ('detection_tensorrt-fp16_dynamic-batch-640x640', (1, 4)),
+        ('detection_tensorrt-fp16_dynamic-batch-640x640', (1, 2)),
     ],
 )
 def test_tensorrt_config_onnx(
