@@ -6,7 +6,11 @@ from .conditioned_weights import (
     conditioned_state_dict,
     synthetic_images,
 )
-from .memory import PeakMemoryGrowth, keep_freed_memory
+from .memory import (
+    CudaPeakMemoryGrowth,
+    PeakMemoryGrowth,
+    keep_freed_memory,
+)
 from .timing import (
     alternating_medians,
     alternating_times,
@@ -20,6 +24,7 @@ from .transformers_dfine import (
 )
 
 __all__ = [
+    'CudaPeakMemoryGrowth',
     'PeakMemoryGrowth',
     'TRANSFORMERS_VARIANTS',
     'alternating_medians',

@@ -102,11 +102,12 @@ def build_transformers_dfine(variant: str, num_labels: int = 80):
 def perturb_(model: torch.nn.Module, seed: int = 0, scale: float = 0.2):
     """Add noise to every float tensor of ``model`` so that the zero-
     initialised heads, gates and LQEs compute something. Running variances
-    stay positive; ``up`` and ``reg_scale`` keep their values."""
+    stay positive; ``up``, ``reg_scale`` and the anchors precomputed for
+    the eval size (the original's ``anchors`` buffer) keep their values."""
     gen = torch.Generator().manual_seed(seed)
     for name, tensor in model.state_dict(keep_vars=True).items():
         if not tensor.is_floating_point() or name.endswith(
-            ('.up', 'reg_scale')
+            ('.up', 'reg_scale', '.anchors')
         ):
             continue
         if name.endswith('running_var'):

@@ -1,22 +1,31 @@
-"""CPU training-step time and peak memory of a D-FINE config, side by side
-with transformers' D-FINE and its loss.
+"""Training-step time and peak memory of a D-FINE config, side by side
+with transformers' D-FINE and its loss or with the original D-FINE code.
 
-Example::
+Examples::
 
     python tools/analysis_tools/benchmark_train.py \
         configs/dfine/dfine-s_hgnetv2-b0_4xb8-132e_coco.py \
         --compare-transformers
+    # the original: a checkout of Peterande/D-FINE
+    python tools/analysis_tools/benchmark_train.py \
+        configs/dfine/dfine-s_hgnetv2-b0_4xb8-132e_coco.py \
+        --compare-official ../D-FINE --device cuda --amp --batch 8
 
 Batch 2 (``--batch``), 640x640 (``--size``), ``--threads`` CPU threads,
 fixed random images and targets (``--boxes`` per image), train mode with
 denoising. One step = forward + losses + backward. The time is the median
-of ``--runs`` steps after ``--warmup``; the peak memory is how far the
-resident set peaks above its size before those steps (each
-implementation runs in its own fresh process, one after the other, so
-the peaks do not mix). With
-``--compare-transformers`` both models have the same weights (transformers'
-random initialisation, perturbed, converted into dfine_mm) and the ratios
-dfine_mm / transformers are printed.
+of ``--runs`` steps after ``--warmup`` (on CUDA: waiting for each step's
+kernels); the peak memory is how far the resident set (on CUDA: the memory
+PyTorch allocated on the device) peaks above its size before those steps
+(each implementation runs in its own fresh process, one after the other,
+so the peaks do not mix). With ``--compare-transformers`` both models
+have the same weights (transformers' random initialisation, perturbed,
+converted into dfine_mm) and the ratios dfine_mm / transformers are
+printed. ``--compare-official PATH`` does the same with the original
+D-FINE model and criterion (``DFINE`` + ``DFINECriterion`` built from the
+variant's YAML files in the checkout at PATH, see
+:mod:`dfine_mm.testing.official_dfine`); with ``--amp`` its model runs
+under autocast and its criterion in fp32, as its training loop does.
 
 ``--profile`` splits dfine_mm's step (in its worker process) into data
 preprocessing, backbone, neck (with the hybrid encoder), decoder (query
@@ -49,10 +58,17 @@ SECTIONS = ('data', 'backbone', 'neck', 'decoder', 'matching', 'losses',
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config', help='model config file')
-    parser.add_argument(
+    reference = parser.add_mutually_exclusive_group()
+    reference.add_argument(
         '--compare-transformers',
         action='store_true',
         help="also measure transformers' DFineForObjectDetection + loss",
+    )
+    reference.add_argument(
+        '--compare-official',
+        metavar='PATH',
+        help='also measure the original D-FINE model + criterion from a '
+        'checkout of Peterande/D-FINE at PATH',
     )
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--size', type=int, default=640)
@@ -68,7 +84,7 @@ def parse_args(argv=None):
     parser.add_argument('--amp', action='store_true', help='fp16 autocast')
     parser.add_argument(
         '--worker',
-        choices=['dfine_mm', 'transformers'],
+        choices=['dfine_mm', 'transformers', 'official'],
         help=argparse.SUPPRESS,  # internal: measure one implementation
     )
     return parser.parse_args(argv)
@@ -90,7 +106,10 @@ def fixed_targets(args):
 
 
 def build(args):
-    """dfine_mm's model and transformers' with the same weights."""
+    """dfine_mm's model and the reference's (transformers' or, with
+    ``--compare-official``, the original's) with the same weights, and the
+    original's criterion (None for transformers, whose model computes its
+    loss)."""
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
@@ -106,16 +125,23 @@ def build(args):
     cfg = Config.fromfile(args.config)
     cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model)
+    variant = detect_variant(model.state_dict())
+    num_classes = cfg.model.bbox_head.num_classes
     torch.manual_seed(0)
-    reference = build_transformers_dfine(
-        detect_variant(model.state_dict()),
-        num_labels=cfg.model.bbox_head.num_classes,
-    )
+    criterion = None
+    if args.compare_official:
+        from dfine_mm.testing.official_dfine import build_official_dfine
+
+        reference, criterion = build_official_dfine(
+            args.compare_official, variant, num_classes
+        )
+    else:
+        reference = build_transformers_dfine(variant, num_labels=num_classes)
     perturb_(reference, scale=0.05)
     state_dict, _ = convert_dfine_state_dict(reference.state_dict())
     model.load_state_dict(state_dict, strict=True)
     return (model.to(args.device).train(),
-            reference.to(args.device).train())  # fmt: skip
+            reference.to(args.device).train(), criterion)  # fmt: skip
 
 
 def _autocast(args):
@@ -131,10 +157,23 @@ def step_fn(args, which, timer=None):
     from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
     from mmengine.structures import InstanceData
 
-    model, reference = build(args)
+    model, reference, criterion = build(args)
     images, targets = fixed_targets(args)
     images = images.to(args.device)
     targets = [(b.to(args.device), c.to(args.device)) for b, c in targets]
+    if which == 'official':
+        official_targets = [dict(labels=c, boxes=b) for b, c in targets]
+        device_type = args.device.split(':')[0]
+
+        def step():
+            reference.zero_grad(set_to_none=True)
+            with _autocast(args):
+                outputs = reference(images, targets=official_targets)
+            with torch.autocast(device_type, enabled=False):
+                losses = criterion(outputs, official_targets)
+            sum(losses.values()).backward()
+
+        return step
     if which == 'transformers':
         labels = [dict(class_labels=c, boxes=b) for b, c in targets]
 
@@ -245,7 +284,7 @@ def profiled_step(model, images, samples, timer, args):
 def measure(args, which):
     """Median step time (s) and peak-RSS growth (MiB) in this process
     (with ``--profile``, dfine_mm's shares of the step by section)."""
-    from dfine_mm.testing import PeakMemoryGrowth
+    from dfine_mm.testing import CudaPeakMemoryGrowth, PeakMemoryGrowth
 
     torch.set_num_threads(args.threads)
     if args.profile and which == 'dfine_mm':
@@ -264,13 +303,19 @@ def measure(args, which):
         return dict(time=total / args.runs, memory=float('nan'),
                     shares=shares)  # fmt: skip
     step = step_fn(args, which)
+    cuda = args.device.startswith('cuda')
     times = []
-    with PeakMemoryGrowth() as memory:
+    memory = CudaPeakMemoryGrowth(args.device) if cuda else PeakMemoryGrowth()
+    with memory:
         for _ in range(args.warmup):
             step()
         for _ in range(args.runs):
+            if cuda:
+                torch.cuda.synchronize(args.device)
             start = time.perf_counter()
             step()
+            if cuda:  # the kernels the step queued
+                torch.cuda.synchronize(args.device)
             times.append(time.perf_counter() - start)
     return dict(time=statistics.median(times), memory=memory.mib)
 
@@ -280,6 +325,8 @@ def run_worker(args, which):
     for name in ('batch', 'size', 'boxes', 'threads', 'runs', 'warmup',
                  'device'):  # fmt: skip
         command += [f'--{name}', str(getattr(args, name))]
+    if args.compare_official:
+        command += ['--compare-official', args.compare_official]
     command += ['--worker', which]
     command += [f'--{f}' for f in ('profile', 'amp') if getattr(args, f)]
     output = subprocess.run(
@@ -295,9 +342,9 @@ def main(argv=None):
         return None
     from mmengine.logging import print_log
 
-    names = ['dfine_mm'] + (
-        ['transformers'] if args.compare_transformers else []
-    )
+    reference = ('transformers' if args.compare_transformers else
+                 'official' if args.compare_official else None)  # fmt: skip
+    names = ['dfine_mm'] + ([reference] if reference else [])
     results = {name: run_worker(args, name) for name in names}
     header = (
         f'{os.path.basename(args.config)}: training step (forward + loss + '
@@ -321,10 +368,10 @@ def main(argv=None):
             f'  {name:13s} {result["time"] * 1000:8.0f} ms   peak memory '
             f'+{result["memory"]:7.0f} MiB'
         )
-    if args.compare_transformers and not args.profile:
-        ours, theirs = results['dfine_mm'], results['transformers']
+    if reference and not args.profile:
+        ours, theirs = results['dfine_mm'], results[reference]
         lines.append(
-            f'  ratio (dfine_mm / transformers): time '
+            f'  ratio (dfine_mm / {reference}): time '
             f'{ours["time"] / theirs["time"]:.2f}x, memory '
             f'{ours["memory"] / theirs["memory"]:.2f}x'
         )
