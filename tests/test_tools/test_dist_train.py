@@ -1,6 +1,6 @@
 """Two processes with torchrun (gloo, CPU): tools/dist_train.sh trains a
-few iterations without hanging, and loss normalisers are averaged over
-the processes."""
+few iterations without hanging, loss normalisers are averaged over the
+processes, and channels-last training keeps the averaged gradients."""
 
 import os
 import os.path as osp
@@ -77,14 +77,24 @@ def test_dist_train_two_processes(synthetic_coco, tmp_path):
     assert osp.exists(osp.join(work_dir, 'epoch_1.pth'))
 
 
-def test_normalisers_are_averaged_over_processes(tmp_path):
+def test_normalisers_and_channels_last_gradients_over_processes(tmp_path):
+    """Loss normalisers are averaged over the processes, and
+    ``DFineChannelsLastHook`` added after DistributedDataParallel wrapped
+    the model (as mmengine's runner orders them) keeps the averaged
+    gradients right."""
     script = tmp_path / 'check.py'
     script.write_text(
         textwrap.dedent(
             """
+            import copy
             import sys
+            from types import SimpleNamespace
 
+            import torch
             import torch.distributed as dist
+            from torch import nn
+
+            from dfine_mm.engine.hooks import DFineChannelsLastHook
             from dfine_mm.models.utils.go_lsd import (
                 mean_over_processes)
 
@@ -95,6 +105,39 @@ def test_normalisers_are_averaged_over_processes(tmp_path):
             assert value == 2.5, value
             # no ground truth anywhere -> clamped to 1
             assert mean_over_processes(0, 'cpu') == 1.0
+
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.backbone = nn.Sequential(
+                        nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(),
+                        nn.Conv2d(8, 4, 1))
+                    self.neck = nn.Conv2d(4, 2, 3)
+
+                def forward(self, x):
+                    return self.neck(self.backbone(x))
+
+            torch.manual_seed(0)
+            net = Net()
+            alone = copy.deepcopy(net)
+            wrapped = nn.parallel.DistributedDataParallel(net)
+            DFineChannelsLastHook().before_run(
+                SimpleNamespace(model=wrapped))
+            images = [
+                torch.rand(2, 3, 9, 9,
+                           generator=torch.Generator().manual_seed(r))
+                for r in range(2)]
+            out = wrapped(images[rank])
+            assert out.is_contiguous(memory_format=torch.channels_last)
+            out.square().sum().backward()
+            grads = []
+            for image in images:  # each process's gradients, alone
+                alone.zero_grad()
+                alone(image).square().sum().backward()
+                grads.append([p.grad.clone() for p in alone.parameters()])
+            for param, *alone_grads in zip(net.parameters(), *grads):
+                torch.testing.assert_close(
+                    param.grad, sum(alone_grads) / 2, rtol=1e-4, atol=1e-5)
             # one file per rank: printed lines of two processes interleave
             open(f'{sys.argv[1]}/rank{rank}.ok', 'w').close()
             dist.destroy_process_group()

@@ -36,6 +36,8 @@ in another is subtracted from it), summed over the ``--runs`` steps, with
 a device synchronisation at each boundary on CUDA. Data loading and the
 training pipeline are not part of the step (the inputs are fixed).
 ``--device cuda`` runs on the GPU (``--amp``: fp16 autocast).
+``--channels-last`` runs dfine_mm's backbone and neck convolutions in
+channels-last memory format (``DFineChannelsLastHook``, as in training).
 """
 
 import argparse
@@ -82,6 +84,11 @@ def parse_args(argv=None):
     )  # fmt: skip
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     parser.add_argument('--amp', action='store_true', help='fp16 autocast')
+    parser.add_argument(
+        '--channels-last', action='store_true',
+        help="dfine_mm's backbone and neck convolutions in channels-last "
+        'memory format (DFineChannelsLastHook)',
+    )  # fmt: skip
     parser.add_argument(
         '--worker',
         choices=['dfine_mm', 'transformers', 'official'],
@@ -140,6 +147,12 @@ def build(args):
     perturb_(reference, scale=0.05)
     state_dict, _ = convert_dfine_state_dict(reference.state_dict())
     model.load_state_dict(state_dict, strict=True)
+    if args.channels_last:
+        from types import SimpleNamespace
+
+        from dfine_mm.engine.hooks import DFineChannelsLastHook
+
+        DFineChannelsLastHook().before_run(SimpleNamespace(model=model))
     return (model.to(args.device).train(),
             reference.to(args.device).train(), criterion)  # fmt: skip
 
@@ -328,7 +341,9 @@ def run_worker(args, which):
     if args.compare_official:
         command += ['--compare-official', args.compare_official]
     command += ['--worker', which]
-    command += [f'--{f}' for f in ('profile', 'amp') if getattr(args, f)]
+    command += [f'--{f.replace("_", "-")}'
+                for f in ('profile', 'amp', 'channels_last')
+                if getattr(args, f)]  # fmt: skip
     output = subprocess.run(
         command, check=True, capture_output=True, text=True
     ).stdout
@@ -349,7 +364,9 @@ def main(argv=None):
     header = (
         f'{os.path.basename(args.config)}: training step (forward + loss + '
         f'backward), batch {args.batch}, {args.size}x{args.size}, '
-        f'{args.device}{" amp" if args.amp else ""}, {args.threads} '
+        f'{args.device}{" amp" if args.amp else ""}'
+        f'{", dfine_mm channels-last" if args.channels_last else ""}, '
+        f'{args.threads} '
         f'threads, median of {args.runs}'
     )
     lines = [header]

@@ -1,24 +1,45 @@
-"""Run a detector's convolutional part in channels-last memory format."""
+"""Run a detector's convolutions in channels-last memory format in
+training."""
 
-from typing import Sequence
+from typing import List, Sequence, Tuple
 
+import torch
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
 
-from ...models.utils.inference import to_channels_last
+
+def _channels_last_input(module: nn.Module, args: Tuple) -> Tuple:
+    """Forward pre-hook: the convolution's input in channels-last format
+    (a no-op when it already is)."""
+    x = args[0]
+    if isinstance(x, Tensor) and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return (x, *args[1:])
 
 
 @HOOKS.register_module()
 class DFineChannelsLastHook(Hook):
-    """Put the listed parts of the model (by default backbone and neck) in
-    channels-last memory format before the run (docs/benchmarks.md: faster
-    convolutions on the CPU). Only the memory format changes, not a value.
+    """Run the convolutions of the listed parts of the model (by default
+    backbone and neck) in channels-last memory format (docs/benchmarks.md:
+    faster convolutions on the CPU). Only the memory format changes, not a
+    value.
+
+    Each ``nn.Conv2d`` of the parts is given its input in channels-last
+    format (a forward pre-hook); a convolution then computes and returns
+    channels-last tensors, so the format carries on through norms and
+    activations. The parameters keep their format: DistributedDataParallel
+    maps each parameter's gradient to its buckets by the parameter's
+    strides when it wraps the model, which happens before any hook runs,
+    and changing the parameters' format afterwards mixes up gradient
+    elements (a test trains two processes and compares the gradients).
 
     Runs before ``EMAHook`` copies the model (priority ``ABOVE_NORMAL``), so
-    the EMA copy has the same format. Convolutions follow the format of
-    their weights, so the inputs need no conversion.
+    the EMA copy computes the same way. The pre-hooks are removed after
+    the run.
 
     Args:
         parts (Sequence[str]): Attribute names of the model's parts.
@@ -29,6 +50,7 @@ class DFineChannelsLastHook(Hook):
 
     def __init__(self, parts: Sequence[str] = ('backbone', 'neck')) -> None:
         self.parts = tuple(parts)
+        self._handles: List[RemovableHandle] = []
 
     def before_run(self, runner) -> None:
         model = runner.model
@@ -40,8 +62,21 @@ class DFineChannelsLastHook(Hook):
                 f'DFineChannelsLastHook: the model has no {missing}; set '
                 "parts to some of its sub-modules (e.g. ('backbone',))"
             )
-        to_channels_last(model, self.parts)
+        if self._handles:  # a second run (e.g. test after train)
+            return
+        for part in self.parts:
+            for module in getattr(model, part).modules():
+                if isinstance(module, nn.Conv2d):
+                    self._handles.append(
+                        module.register_forward_pre_hook(_channels_last_input)
+                    )
         print_log(
-            f'{", ".join(self.parts)} in channels-last memory format',
+            f'the convolutions of {", ".join(self.parts)} run in '
+            f'channels-last memory format ({len(self._handles)})',
             logger='current',
         )
+
+    def after_run(self, runner) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()

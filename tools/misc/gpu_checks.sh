@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The GPU checks of the training-throughput work (docs/benchmarks.md, "GPU"):
+# D-FINE S and L training steps side by side with the original D-FINE code
+# (batch 8, 640, fp16 autocast; dfine_mm also with channels-last
+# convolutions), dfine_mm's step profile on CUDA, and the fp16 inference
+# latency of both.
+#
+#   tools/misc/gpu_checks.sh prepare   # here, with PyPI reachable
+#   tools/misc/gpu_checks.sh run       # on the GPU machine, repository root
+#
+# `prepare` fills .gpu/ (in .gitignore): wheels of the OpenMMLab stack for
+# the GPU machine's Python (GPU_PYTHON_VERSION, default 3.12) that its
+# image lacks, mmcv's source with a setuptools that can build it, and the
+# original code (DFINE_OFFICIAL_REPO: a git repository of Peterande/D-FINE,
+# default the fetched mirror; only src/ and configs/ are kept).
+#
+# `run` expects a python3 (or $PYTHON) with a CUDA PyTorch, numpy, scipy,
+# OpenCV, PyYAML, matplotlib, rich and tqdm (the lent machine's image has
+# them). It installs the wheels into /tmp/site (emptied first), builds mmcv 2.1.0 against that PyTorch with its
+# CPU ops only (CUDA hidden from the build: a training step of D-FINE uses
+# no mmcv kernel), then runs the checks. Everything goes to
+# $OUT/gpu_checks.log (OUT defaults to work_dirs/gpu_checks).
+set -euo pipefail
+
+GPU_DIR=${GPU_DIR:-.gpu}
+PYTHON=${PYTHON:-python3}  # run: the GPU machine's Python with PyTorch
+MMCV_VERSION=2.1.0
+say() { printf '[gpu_checks] %s\n' "$*"; }
+die() { printf '[gpu_checks] ERROR: %s\n' "$*" >&2; exit 1; }
+
+prepare() {
+    local py=${GPU_PYTHON_VERSION:-3.12}
+    local repo=${DFINE_OFFICIAL_REPO:-/work/.mirror/Peterande+D-FINE/repo}
+    local platforms=()
+    for tag in manylinux_2_28 manylinux_2_27 manylinux_2_17 manylinux2014; do
+        platforms+=(--platform "${tag}_x86_64")
+    done
+    rm -rf "$GPU_DIR" && mkdir -p "$GPU_DIR/wheels" "$GPU_DIR/build"
+    # pinned as requirements/stack.txt pins them; setuptools: mmengine's
+    # config loader imports pkg_resources (gone from setuptools 81)
+    python3 -m pip download -q --no-deps --only-binary=:all: \
+        --python-version "$py" --implementation cp "${platforms[@]}" \
+        -d "$GPU_DIR/wheels" mmengine==0.10.7 mmdet==3.3.0 \
+        pycocotools==2.0.11 setuptools==80.10.2 addict yapf platformdirs \
+        termcolor terminaltables shapely six
+    # mmcv's setup.py needs setuptools < 70 (pkg_resources.packaging)
+    python3 -m pip download -q --no-deps --only-binary=:all: \
+        --python-version "$py" --implementation cp "${platforms[@]}" \
+        -d "$GPU_DIR/build" 'setuptools<70'
+    # its source: pip runs setup.py for the metadata, which imports
+    # pkg_resources, so download from a throwaway venv with such setuptools
+    local tmp
+    tmp=$(mktemp -d)
+    python3 -m venv "$tmp/venv"
+    "$tmp/venv/bin/pip" install -q 'setuptools<70' wheel
+    "$tmp/venv/bin/pip" download -q --no-deps --no-build-isolation \
+        --no-binary=:all: -d "$GPU_DIR/build" "mmcv==$MMCV_VERSION"
+    rm -rf "$tmp"
+    [ -d "$repo" ] || die "no D-FINE repository at $repo (set \
+DFINE_OFFICIAL_REPO to a clone of Peterande/D-FINE)"
+    mkdir -p "$GPU_DIR/D-FINE"
+    git --git-dir "$repo" archive HEAD src configs \
+        | tar -x -C "$GPU_DIR/D-FINE"
+    say "ready: $(du -sh "$GPU_DIR" | cut -f1) in $GPU_DIR; on the GPU \
+machine run 'tools/misc/gpu_checks.sh run' with .gpu carried"
+}
+
+install_stack() {
+    rm -rf /tmp/site /tmp/build
+    "$PYTHON" -m pip install -q --no-index --no-deps --no-compile \
+        --no-cache-dir --upgrade --target /tmp/site "$GPU_DIR"/wheels/*.whl
+    "$PYTHON" -m pip install -q --no-index --no-deps --no-compile \
+        --no-cache-dir --target /tmp/build "$GPU_DIR"/build/setuptools-*.whl
+    export PYTHONPATH=/tmp/site:$PWD
+    say "building mmcv $MMCV_VERSION (CPU ops) against torch \
+$("$PYTHON" -c 'import torch; print(torch.__version__)')"
+    local start=$SECONDS
+    PYTHONPATH=/tmp/build:/tmp/site CUDA_VISIBLE_DEVICES='' FORCE_CUDA=0 \
+        MMCV_WITH_OPS=1 MAX_JOBS=$(nproc) \
+        "$PYTHON" -m pip install -q --no-index --no-deps --no-build-isolation \
+        --no-cache-dir --target /tmp/site \
+        "$GPU_DIR"/build/mmcv-"$MMCV_VERSION".tar.gz
+    say "mmcv built in $((SECONDS - start)) s"
+    "$PYTHON" -c 'import mmcv.ops, mmdet, dfine_mm, torch
+assert torch.cuda.is_available(), "no CUDA device visible"
+print("stack:", torch.__version__, torch.cuda.get_device_name(0))'
+}
+
+run_checks() {
+    local official=$GPU_DIR/D-FINE
+    local configs=(configs/dfine/dfine-s_hgnetv2-b0_4xb8-132e_coco.py
+                   configs/dfine/dfine-l_hgnetv2-b4_4xb8-80e_coco.py)
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+    for config in "${configs[@]}"; do
+        say "training step vs the original: $config"
+        "$PYTHON" tools/analysis_tools/benchmark_train.py "$config" \
+            --compare-official "$official" --device cuda --amp --batch 8 \
+            --threads 8 --runs 10 --warmup 3
+        say "the same, dfine_mm channels-last: $config"
+        "$PYTHON" tools/analysis_tools/benchmark_train.py "$config" \
+            --compare-official "$official" --device cuda --amp --batch 8 \
+            --threads 8 --runs 10 --warmup 3 --channels-last
+        say "profile: $config"
+        "$PYTHON" tools/analysis_tools/benchmark_train.py "$config" \
+            --profile --device cuda --amp --batch 8 --threads 8 --runs 5 \
+            --warmup 2
+        say "fp16 latency vs the original: $config"
+        "$PYTHON" tools/analysis_tools/benchmark_latency.py "$config" \
+            --deploy --compare-official "$official" --device cuda --fp16 \
+            --threads 8 --runs 50 --warmup 10
+    done
+}
+
+case "${1:-}" in
+    prepare) prepare ;;
+    run)
+        [ -d "$GPU_DIR/wheels" ] || die "$GPU_DIR is missing: run \
+'tools/misc/gpu_checks.sh prepare' here and carry .gpu"
+        out=${OUT:-work_dirs/gpu_checks}
+        mkdir -p "$out"
+        { install_stack; run_checks; } 2>&1 | tee "$out/gpu_checks.log"
+        ;;
+    *) die "usage: tools/misc/gpu_checks.sh prepare|run" ;;
+esac
