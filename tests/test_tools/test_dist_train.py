@@ -121,8 +121,9 @@ def test_normalisers_and_channels_last_gradients_over_processes(tmp_path):
             net = Net()
             alone = copy.deepcopy(net)
             wrapped = nn.parallel.DistributedDataParallel(net)
-            DFineChannelsLastHook().before_run(
-                SimpleNamespace(model=wrapped))
+            hook = DFineChannelsLastHook()
+            runner = SimpleNamespace(model=wrapped)
+            hook.before_run(runner)
             images = [
                 torch.rand(2, 3, 9, 9,
                            generator=torch.Generator().manual_seed(r))
@@ -136,8 +137,12 @@ def test_normalisers_and_channels_last_gradients_over_processes(tmp_path):
                 alone(image).square().sum().backward()
                 grads.append([p.grad.clone() for p in alone.parameters()])
             for param, *alone_grads in zip(net.parameters(), *grads):
+                assert param.is_contiguous()
                 torch.testing.assert_close(
                     param.grad, sum(alone_grads) / 2, rtol=1e-4, atol=1e-5)
+            hook.after_run(runner)  # the pre-hooks go
+            out = wrapped(images[rank])
+            assert not out.is_contiguous(memory_format=torch.channels_last)
             # one file per rank: printed lines of two processes interleave
             open(f'{sys.argv[1]}/rank{rank}.ok', 'w').close()
             dist.destroy_process_group()

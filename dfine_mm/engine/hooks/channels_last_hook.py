@@ -11,6 +11,8 @@ from mmengine.model import is_model_wrapper
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from ...models.utils.inference import to_channels_last
+
 
 def _channels_last_input(module: nn.Module, args: Tuple) -> Tuple:
     """Forward pre-hook: the convolution's input in channels-last format
@@ -28,18 +30,22 @@ class DFineChannelsLastHook(Hook):
     faster convolutions on the CPU). Only the memory format changes, not a
     value.
 
-    Each ``nn.Conv2d`` of the parts is given its input in channels-last
-    format (a forward pre-hook); a convolution then computes and returns
-    channels-last tensors, so the format carries on through norms and
-    activations. The parameters keep their format: DistributedDataParallel
-    maps each parameter's gradient to its buckets by the parameter's
-    strides when it wraps the model, which happens before any hook runs,
-    and changing the parameters' format afterwards mixes up gradient
-    elements (a test trains two processes and compares the gradients).
+    A model that runs in one process gets the parts' parameters in
+    channels-last format; the convolutions follow their weights. A model in
+    a wrapper (DistributedDataParallel and mmengine's other wrappers) keeps
+    its parameters' format: DDP maps each parameter's gradient to its
+    buckets by the parameter's strides when it wraps the model, which
+    happens before any hook runs, and changing the parameters' format
+    afterwards mixes up gradient elements (a two-process test compares the
+    averaged gradients). There each ``nn.Conv2d`` of the parts is given its
+    input in channels-last format instead (a forward pre-hook, removed
+    after the run); a convolution then computes and returns channels-last
+    tensors. Both ways run the same channels-last kernels forward; the
+    single-process way is kept because its results are those of earlier
+    releases (the demo's mAP).
 
     Runs before ``EMAHook`` copies the model (priority ``ABOVE_NORMAL``), so
-    the EMA copy computes the same way. The pre-hooks are removed after
-    the run.
+    the EMA copy computes the same way.
 
     Args:
         parts (Sequence[str]): Attribute names of the model's parts.
@@ -54,7 +60,8 @@ class DFineChannelsLastHook(Hook):
 
     def before_run(self, runner) -> None:
         model = runner.model
-        if is_model_wrapper(model):
+        wrapped = is_model_wrapper(model)
+        if wrapped:
             model = model.module
         missing = [p for p in self.parts if getattr(model, p, None) is None]
         if missing:
@@ -62,6 +69,13 @@ class DFineChannelsLastHook(Hook):
                 f'DFineChannelsLastHook: the model has no {missing}; set '
                 "parts to some of its sub-modules (e.g. ('backbone',))"
             )
+        parts = ', '.join(self.parts)
+        if not wrapped:
+            to_channels_last(model, self.parts)
+            print_log(
+                f'{parts} in channels-last memory format', logger='current'
+            )
+            return
         if self._handles:  # a second run (e.g. test after train)
             return
         for part in self.parts:
@@ -71,8 +85,9 @@ class DFineChannelsLastHook(Hook):
                         module.register_forward_pre_hook(_channels_last_input)
                     )
         print_log(
-            f'the convolutions of {", ".join(self.parts)} run in '
-            f'channels-last memory format ({len(self._handles)})',
+            f'the {len(self._handles)} convolutions of {parts} take '
+            'channels-last inputs (the parameters keep their format: the '
+            'model is wrapped)',
             logger='current',
         )
 
