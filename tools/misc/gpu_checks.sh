@@ -86,26 +86,31 @@ assert torch.cuda.is_available(), "no CUDA device visible"
 print("stack:", torch.__version__, torch.cuda.get_device_name(0))'
 }
 
+# one check: its failure is logged and the next check still runs (each
+# minute of a lent GPU counts)
+check() { "$@" || say "FAILED (exit $?): $*"; }
+
 run_checks() {
     local official=$GPU_DIR/D-FINE
     local configs=(configs/dfine/dfine-s_hgnetv2-b0_4xb8-132e_coco.py
                    configs/dfine/dfine-l_hgnetv2-b4_4xb8-80e_coco.py)
-    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+    check nvidia-smi --query-gpu=name,driver_version,memory.total \
+        --format=csv
     for config in "${configs[@]}"; do
         say "training step vs the original: $config"
-        "$PYTHON" tools/analysis_tools/benchmark_train.py "$config" \
+        check "$PYTHON" tools/analysis_tools/benchmark_train.py "$config" \
             --compare-official "$official" --device cuda --amp --batch 8 \
             --threads 8 --runs 10 --warmup 3
         say "the same, dfine_mm channels-last: $config"
-        "$PYTHON" tools/analysis_tools/benchmark_train.py "$config" \
+        check "$PYTHON" tools/analysis_tools/benchmark_train.py "$config" \
             --compare-official "$official" --device cuda --amp --batch 8 \
             --threads 8 --runs 10 --warmup 3 --channels-last
         say "profile: $config"
-        "$PYTHON" tools/analysis_tools/benchmark_train.py "$config" \
+        check "$PYTHON" tools/analysis_tools/benchmark_train.py "$config" \
             --profile --device cuda --amp --batch 8 --threads 8 --runs 5 \
             --warmup 2
         say "fp16 latency vs the original: $config"
-        "$PYTHON" tools/analysis_tools/benchmark_latency.py "$config" \
+        check "$PYTHON" tools/analysis_tools/benchmark_latency.py "$config" \
             --deploy --compare-official "$official" --device cuda --fp16 \
             --threads 8 --runs 50 --warmup 10
     done
