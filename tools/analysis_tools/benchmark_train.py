@@ -27,17 +27,14 @@ variant's YAML files in the checkout at PATH, see
 :mod:`dfine_mm.testing.official_dfine`); with ``--amp`` its model runs
 under autocast and its criterion in fp32, as its training loop does.
 
-``--profile`` splits dfine_mm's step (in its worker process) into data
-preprocessing, backbone, neck (with the hybrid encoder), decoder (query
-selection and the decoder layers), matching (the GO-LSD loss's Hungarian
-matchings), the rest of the losses, backward and an AdamW optimizer step, and
-prints each as a share of the step: exclusive wall times (a section nested
-in another is subtracted from it), summed over the ``--runs`` steps, with
-a device synchronisation at each boundary on CUDA. Data loading and the
-training pipeline are not part of the step (the inputs are fixed).
-``--device cuda`` runs on the GPU (``--amp``: fp16 autocast).
-``--channels-last`` runs dfine_mm's backbone and neck convolutions in
-channels-last memory format (``DFineChannelsLastHook``, as in training).
+``--profile`` splits dfine_mm's step into data preprocessing, backbone,
+neck (hybrid encoder), decoder (query selection, decoder layers), matching
+(the GO-LSD loss's Hungarian matchings), other losses, backward and an AdamW
+step: exclusive wall times as shares of the step, summed over ``--runs``
+steps, synchronised at each boundary on CUDA (data loading and the pipeline
+are not part of it: the inputs are fixed). ``--device cuda`` runs on the
+GPU (``--amp``: fp16 autocast); ``--channels-last``: dfine_mm's convolutions
+in channels-last memory format (``DFineChannelsLastHook``, as in training).
 """
 
 import argparse
@@ -62,16 +59,13 @@ def parse_args(argv=None):
     parser.add_argument('config', help='model config file')
     reference = parser.add_mutually_exclusive_group()
     reference.add_argument(
-        '--compare-transformers',
-        action='store_true',
+        '--compare-transformers', action='store_true',
         help="also measure transformers' DFineForObjectDetection + loss",
-    )
+    )  # fmt: skip
     reference.add_argument(
-        '--compare-official',
-        metavar='PATH',
+        '--compare-official', metavar='PATH',
         help='also measure the original D-FINE model + criterion from a '
-        'checkout of Peterande/D-FINE at PATH',
-    )
+        'checkout of Peterande/D-FINE at PATH')  # fmt: skip
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--size', type=int, default=640)
     parser.add_argument('--boxes', type=int, default=8)
@@ -89,20 +83,17 @@ def parse_args(argv=None):
         help="dfine_mm's backbone and neck convolutions in channels-last "
         'memory format (DFineChannelsLastHook)',
     )  # fmt: skip
-    parser.add_argument(
-        '--worker',
-        choices=['dfine_mm', 'transformers', 'official'],
-        help=argparse.SUPPRESS,  # internal: measure one implementation
-    )
+    parser.add_argument(  # internal: measure one implementation
+        '--worker', choices=['dfine_mm', 'transformers', 'official'],
+        help=argparse.SUPPRESS)  # fmt: skip
     return parser.parse_args(argv)
 
 
 def fixed_targets(args):
     """Images in [0, 1] and per-image boxes (cxcywh normalised), labels."""
     generator = torch.Generator().manual_seed(0)
-    images = torch.rand(
-        args.batch, 3, args.size, args.size, generator=generator
-    )
+    shape = (args.batch, 3, args.size, args.size)
+    images = torch.rand(shape, generator=generator)
     targets = []
     for _ in range(args.batch):
         centre = torch.rand(args.boxes, 2, generator=generator) * 0.6 + 0.2
@@ -211,14 +202,21 @@ def step_fn(args, which, timer=None):
         samples.append(sample)
 
     if timer is not None:
-        return profiled_step(model, images, samples, timer, args)
+        step = profiled_step(model, images, samples, timer, args)
+    else:
 
-    def step():
-        model.zero_grad(set_to_none=True)
-        with _autocast(args):
-            losses = model.loss(images, samples)
-        sum(losses.values()).backward()
+        def step():
+            model.zero_grad(set_to_none=True)
+            with _autocast(args):
+                losses = model.loss(images, samples)
+            sum(losses.values()).backward()
 
+    # the memory format the convolutions train in, read from the model
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    step.channels_last = all(
+        m.weight.is_contiguous(memory_format=torch.channels_last)
+        for m in convs
+    )
     return step
 
 
@@ -314,7 +312,8 @@ def measure(args, which):
                   for name in SECTIONS}  # fmt: skip
         shares['other'] = 1.0 - sum(shares.values())
         return dict(time=total / args.runs, memory=float('nan'),
-                    shares=shares)  # fmt: skip
+                    shares=shares,
+                    channels_last=step.channels_last)  # fmt: skip
     step = step_fn(args, which)
     cuda = args.device.startswith('cuda')
     times = []
@@ -330,7 +329,9 @@ def measure(args, which):
             if cuda:  # the kernels the step queued
                 torch.cuda.synchronize(args.device)
             times.append(time.perf_counter() - start)
-    return dict(time=statistics.median(times), memory=memory.mib)
+    layout = getattr(step, 'channels_last', None)  # dfine_mm's only
+    return dict(time=statistics.median(times), memory=memory.mib,
+                channels_last=layout)  # fmt: skip
 
 
 def run_worker(args, which):
@@ -361,15 +362,13 @@ def main(argv=None):
                  'official' if args.compare_official else None)  # fmt: skip
     names = ['dfine_mm'] + ([reference] if reference else [])
     results = {name: run_worker(args, name) for name in names}
-    header = (
+    lines = [
         f'{os.path.basename(args.config)}: training step (forward + loss + '
         f'backward), batch {args.batch}, {args.size}x{args.size}, '
         f'{args.device}{" amp" if args.amp else ""}'
         f'{", dfine_mm channels-last" if args.channels_last else ""}, '
-        f'{args.threads} '
-        f'threads, median of {args.runs}'
-    )
-    lines = [header]
+        f'{args.threads} threads, median of {args.runs}'
+    ]
     for name, result in results.items():
         if 'shares' in result:
             lines.append(
