@@ -11,6 +11,7 @@ from .memory import (
     PeakMemoryGrowth,
     keep_freed_memory,
 )
+from .section_timer import SectionTimer
 from .timing import (
     alternating_medians,
     alternating_times,
@@ -26,6 +27,7 @@ from .transformers_dfine import (
 __all__ = [
     'CudaPeakMemoryGrowth',
     'PeakMemoryGrowth',
+    'SectionTimer',
     'TRANSFORMERS_VARIANTS',
     'alternating_medians',
     'alternating_times',

@@ -1,8 +1,11 @@
-"""benchmark_train.py --profile: dfine_mm's training step by section (a
-tiny D-FINE-N step; the shares, not the timings)."""
+"""benchmark_train.py --profile (dfine_mm's training step by section) and
+--paired (both steps in one process): tiny D-FINE-N steps; the shares and
+the bookkeeping, not the timings."""
 
 import pytest
 from helpers import REPO_ROOT, load_script
+
+from dfine_mm.testing.step_profile import STEP_SECTIONS
 
 pytest.importorskip('transformers')
 pytestmark = pytest.mark.slow
@@ -19,9 +22,44 @@ def test_profile_splits_the_step_into_its_sections():
     # DFineChannelsLastHook itself: test_dfine_training.py
     assert results['dfine_mm']['channels_last'] is True
     shares = results['dfine_mm']['shares']
-    assert list(shares) == [*tool.SECTIONS, 'other']
+    assert list(shares) == [*STEP_SECTIONS, 'other']
     assert sum(shares.values()) == pytest.approx(1.0)
-    for section in tool.SECTIONS:  # every section ran and was timed
+    for section in STEP_SECTIONS:  # every section ran and was timed
         assert 0.0 < shares[section] < 1.0, (section, shares)
     assert abs(shares['other']) < 0.2, shares
     assert results['dfine_mm']['time'] > 0
+
+
+def test_paired_steps_take_turns_in_one_process():
+    tool = load_script('tools/analysis_tools/benchmark_train.py')
+    config = f'{REPO_ROOT}/configs/dfine/dfine-n_hgnetv2-b0_4xb32-160e_coco.py'
+    results = tool.main([config, '--compare-transformers', '--paired',
+                         '--batch', '1', '--size', '320', '--runs', '3',
+                         '--warmup', '1'])  # fmt: skip
+    paired = results.pop('paired')
+    assert list(results) == ['dfine_mm', 'transformers']
+    assert len(paired['ratios']) == 3  # one per timed round
+    assert paired['ratio'] == sorted(paired['ratios'])[1]
+    for result in results.values():
+        assert result['time'] > 0
+        assert result['memory'] != result['memory']  # NaN: not measured
+
+
+@pytest.mark.parametrize(
+    'extra, message',
+    [([], 'add --compare-transformers'),
+     (['--compare-transformers', '--profile'], 'cannot be combined')],
+)  # fmt: skip
+def test_paired_refusals(extra, message, capsys):
+    tool = load_script('tools/analysis_tools/benchmark_train.py')
+    with pytest.raises(SystemExit):
+        tool.parse_args(['config.py', '--paired', *extra])
+    assert message in capsys.readouterr().err
+
+
+def test_a_failing_worker_shows_its_error(tmp_path):
+    tool = load_script('tools/analysis_tools/benchmark_train.py')
+    missing = str(tmp_path / 'missing_config.py')
+    with pytest.raises(RuntimeError, match='the dfine_mm worker failed') as e:
+        tool.main([missing, '--runs', '1', '--warmup', '0'])
+    assert 'missing_config.py' in str(e.value).split(':\n', 1)[1]

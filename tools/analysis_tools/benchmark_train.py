@@ -35,6 +35,10 @@ steps, synchronised at each boundary on CUDA (data loading and the pipeline
 are not part of it: the inputs are fixed). ``--device cuda`` runs on the
 GPU (``--amp``: fp16 autocast); ``--channels-last``: dfine_mm's convolutions
 in channels-last memory format (``DFineChannelsLastHook``, as in training).
+``--paired`` runs both steps in one process, taking turns step by step
+(``--warmup`` untimed rounds, then ``--runs`` rounds), and reports the median
+of the rounds' time ratios: a slow spell of a noisy machine hits both sides
+of a round alike. The two models share the process, so no memory is measured.
 """
 
 import argparse
@@ -45,13 +49,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import defaultdict
 
 import torch
-
-#: profiled sections of one training step, in report order
-SECTIONS = ('data', 'backbone', 'neck', 'decoder', 'matching', 'losses',
-            'backward', 'optimizer')  # fmt: skip
 
 
 def parse_args(argv=None):
@@ -83,10 +82,26 @@ def parse_args(argv=None):
         help="dfine_mm's backbone and neck convolutions in channels-last "
         'memory format (DFineChannelsLastHook)',
     )  # fmt: skip
-    parser.add_argument(  # internal: measure one implementation
-        '--worker', choices=['dfine_mm', 'transformers', 'official'],
-        help=argparse.SUPPRESS)  # fmt: skip
-    return parser.parse_args(argv)
+    parser.add_argument(
+        '--paired', action='store_true',
+        help='both steps in one process, taking turns step by step; the '
+        "time ratio is the median of the rounds' ratios (no memory)",
+    )  # fmt: skip
+    parser.add_argument(  # internal: measure one implementation (or both)
+        '--worker', help=argparse.SUPPRESS,
+        choices=('dfine_mm', 'transformers', 'official', 'paired'),
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.paired and not (args.compare_transformers
+                            or args.compare_official):  # fmt: skip
+        parser.error(
+            '--paired compares two steps: add '
+            '--compare-transformers or --compare-official PATH'
+        )
+    if args.paired and args.profile:
+        parser.error('--paired and --profile cannot be combined: profile '
+                     "dfine_mm's step on its own")  # fmt: skip
+    return args
 
 
 def fixed_targets(args):
@@ -202,7 +217,11 @@ def step_fn(args, which, timer=None):
         samples.append(sample)
 
     if timer is not None:
-        step = profiled_step(model, images, samples, timer, args)
+        from dfine_mm.testing.step_profile import profiled_training_step
+
+        step = profiled_training_step(
+            model, images, samples, timer, lambda: _autocast(args)
+        )
     else:
 
         def step():
@@ -220,84 +239,18 @@ def step_fn(args, which, timer=None):
     return step
 
 
-class SectionTimer:
-    """Exclusive wall time of named, possibly nested, sections."""
-
-    def __init__(self, device: str) -> None:
-        self.cuda = device.startswith('cuda')
-        self.totals = defaultdict(float)  # exclusive
-        self.inclusive = defaultdict(float)
-        self._stack = []
-
-    def _sync(self) -> None:
-        if self.cuda:
-            torch.cuda.synchronize()
-
-    @contextlib.contextmanager
-    def section(self, name: str):
-        self._sync()
-        start = time.perf_counter()
-        self._stack.append(0.0)
-        try:
-            yield
-        finally:
-            self._sync()
-            elapsed = time.perf_counter() - start
-            nested = self._stack.pop()
-            self.totals[name] += elapsed - nested
-            self.inclusive[name] += elapsed
-            if self._stack:
-                self._stack[-1] += elapsed
-
-    def wrap(self, owner, attribute: str, name: str) -> None:
-        """Time every call of ``owner.attribute`` as section ``name``."""
-        original = getattr(owner, attribute)
-
-        def timed(*args, **kwargs):
-            with self.section(name):
-                return original(*args, **kwargs)
-
-        setattr(owner, attribute, timed)
-
-
-def profiled_step(model, images, samples, timer, args):
-    """One step with every section of :data:`SECTIONS` timed."""
-    timer.wrap(model.backbone, 'forward', 'backbone')
-    timer.wrap(model.neck, 'forward', 'neck')
-    timer.wrap(model, 'forward_transformer', 'decoder')
-    timer.wrap(model.bbox_head, 'loss', 'losses')
-    from dfine_mm.models.losses import go_lsd_loss
-
-    # every Hungarian matching of the GO-LSD loss (batched per output)
-    timer.wrap(go_lsd_loss, 'hungarian_match', 'matching')
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    raw = (images * 255).round()
-    # a fixed input size, as the plain step has (no multi-scale draws)
-    model.data_preprocessor.batch_augments = None
-
-    def step():
-        with timer.section('step'):
-            optimizer.zero_grad(set_to_none=True)
-            with timer.section('data'):
-                batch = model.data_preprocessor(
-                    dict(inputs=list(raw), data_samples=samples), True
-                )
-            with _autocast(args):
-                losses = model.loss(batch['inputs'], batch['data_samples'])
-            with timer.section('backward'):
-                sum(losses.values()).backward()
-            with timer.section('optimizer'):
-                optimizer.step()
-
-    return step
-
-
 def measure(args, which):
     """Median step time (s) and peak-RSS growth (MiB) in this process
     (with ``--profile``, dfine_mm's shares of the step by section)."""
-    from dfine_mm.testing import CudaPeakMemoryGrowth, PeakMemoryGrowth
+    from dfine_mm.testing import (
+        CudaPeakMemoryGrowth,
+        PeakMemoryGrowth,
+        SectionTimer,
+    )
 
     torch.set_num_threads(args.threads)
+    if which == 'paired':
+        return measure_paired(args)
     if args.profile and which == 'dfine_mm':
         timer = SectionTimer(args.device)
         step = step_fn(args, which, timer)
@@ -307,12 +260,10 @@ def measure(args, which):
         timer.inclusive.clear()
         for _ in range(args.runs):
             step()
-        total = timer.inclusive['step']
-        shares = {name: timer.totals.get(name, 0.0) / total
-                  for name in SECTIONS}  # fmt: skip
-        shares['other'] = 1.0 - sum(shares.values())
-        return dict(time=total / args.runs, memory=float('nan'),
-                    shares=shares,
+        from dfine_mm.testing.step_profile import step_shares
+
+        return dict(time=timer.inclusive['step'] / args.runs,
+                    memory=float('nan'), shares=step_shares(timer),
                     channels_last=step.channels_last)  # fmt: skip
     step = step_fn(args, which)
     cuda = args.device.startswith('cuda')
@@ -334,6 +285,34 @@ def measure(args, which):
                 channels_last=layout)  # fmt: skip
 
 
+def measure_paired(args):
+    """``--paired``: dfine_mm's and the reference's steps take turns in
+    this process; their median times (s) and the per-round time ratios."""
+    from dfine_mm.testing import alternating_times, medians, paired_ratios
+
+    reference = 'official' if args.compare_official else 'transformers'
+    steps = {}
+    for name in ('dfine_mm', reference):
+        step = step_fn(args, name)
+        if args.device.startswith('cuda'):  # each turn waits for its kernels
+            step = _synced(step, args.device)
+        steps[name] = step
+    times = alternating_times(steps, args.warmup, args.runs, inference=False)
+    result = {name: dict(time=ms / 1000, memory=float('nan'))
+              for name, ms in medians(times).items()}  # fmt: skip
+    ratios = paired_ratios(times, 'dfine_mm', reference)
+    result['paired'] = dict(ratios=ratios, ratio=statistics.median(ratios))
+    return result
+
+
+def _synced(step, device):
+    def run():
+        step()
+        torch.cuda.synchronize(device)
+
+    return run
+
+
 def run_worker(args, which):
     command = [sys.executable, os.path.abspath(__file__), args.config]
     for name in ('batch', 'size', 'boxes', 'threads', 'runs', 'warmup',
@@ -341,14 +320,19 @@ def run_worker(args, which):
         command += [f'--{name}', str(getattr(args, name))]
     if args.compare_official:
         command += ['--compare-official', args.compare_official]
+    elif args.compare_transformers:
+        command += ['--compare-transformers']
     command += ['--worker', which]
     command += [f'--{f.replace("_", "-")}'
                 for f in ('profile', 'amp', 'channels_last')
                 if getattr(args, f)]  # fmt: skip
-    output = subprocess.run(
-        command, check=True, capture_output=True, text=True
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:  # its traceback's end, not just the exit status
+        raise RuntimeError(
+            f'the {which} worker failed ({" ".join(command)}):\n'
+            + done.stderr[-3000:]
+        )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
@@ -360,8 +344,11 @@ def main(argv=None):
 
     reference = ('transformers' if args.compare_transformers else
                  'official' if args.compare_official else None)  # fmt: skip
-    names = ['dfine_mm'] + ([reference] if reference else [])
-    results = {name: run_worker(args, name) for name in names}
+    if args.paired:
+        results = run_worker(args, 'paired')
+    else:
+        names = ['dfine_mm'] + ([reference] if reference else [])
+        results = {name: run_worker(args, name) for name in names}
     lines = [
         f'{os.path.basename(args.config)}: training step (forward + loss + '
         f'backward), batch {args.batch}, {args.size}x{args.size}, '
@@ -370,6 +357,8 @@ def main(argv=None):
         f'{args.threads} threads, median of {args.runs}'
     ]
     for name, result in results.items():
+        if name == 'paired':
+            continue
         if 'shares' in result:
             lines.append(
                 f'  {name:13s} {result["time"] * 1000:8.0f} ms per step, '
@@ -380,11 +369,20 @@ def main(argv=None):
                 for section, share in result['shares'].items()
             ]
             continue
+        memory = ('(not measured: --paired)' if args.paired else
+                  f'+{result["memory"]:7.0f} MiB')  # fmt: skip
         lines.append(
             f'  {name:13s} {result["time"] * 1000:8.0f} ms   peak memory '
-            f'+{result["memory"]:7.0f} MiB'
+            f'{memory}'
         )
-    if reference and not args.profile:
+    if args.paired:
+        ratios = ', '.join(f'{r:.2f}' for r in results['paired']['ratios'])
+        lines.append(
+            f'  ratio (dfine_mm / {reference}): time '
+            f"{results['paired']['ratio']:.2f}x, the median of the rounds' "
+            f'ratios ({ratios})'
+        )
+    elif reference and not args.profile:
         ours, theirs = results['dfine_mm'], results[reference]
         lines.append(
             f'  ratio (dfine_mm / {reference}): time '
