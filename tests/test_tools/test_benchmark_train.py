@@ -40,6 +40,7 @@ def test_paired_steps_take_turns_in_one_process():
     assert list(results) == ['dfine_mm', 'transformers']
     assert len(paired['ratios']) == 3  # one per timed round
     assert paired['ratio'] == sorted(paired['ratios'])[1]
+    assert results['dfine_mm'].pop('channels_last') is False  # not asked
     for result in results.values():
         assert result['time'] > 0
         assert result['memory'] != result['memory']  # NaN: not measured

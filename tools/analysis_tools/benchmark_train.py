@@ -169,14 +169,15 @@ def _autocast(args):
     return torch.autocast(args.device.split(':')[0], dtype=torch.float16)
 
 
-def step_fn(args, which, timer=None):
+def step_fn(args, which, timer=None, built=None):
     """A closure running one forward + loss + backward (with ``timer``, a
-    :class:`SectionTimer`, also the optimizer step, every section timed)."""
+    :class:`SectionTimer`, also the optimizer step, every section timed) of
+    ``built`` (what :func:`build` returned; built here when None)."""
     from mmdet.structures import DetDataSample
     from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
     from mmengine.structures import InstanceData
 
-    model, reference, criterion = build(args)
+    model, reference, criterion = built or build(args)
     images, targets = fixed_targets(args)
     images = images.to(args.device)
     targets = [(b.to(args.device), c.to(args.device)) for b, c in targets]
@@ -266,6 +267,8 @@ def measure(args, which):
                     memory=float('nan'), shares=step_shares(timer),
                     channels_last=step.channels_last)  # fmt: skip
     step = step_fn(args, which)
+    layout = getattr(step, 'channels_last', None)  # dfine_mm's only
+    step = _synced(step, args.device)
     cuda = args.device.startswith('cuda')
     times = []
     memory = CudaPeakMemoryGrowth(args.device) if cuda else PeakMemoryGrowth()
@@ -273,14 +276,9 @@ def measure(args, which):
         for _ in range(args.warmup):
             step()
         for _ in range(args.runs):
-            if cuda:
-                torch.cuda.synchronize(args.device)
             start = time.perf_counter()
             step()
-            if cuda:  # the kernels the step queued
-                torch.cuda.synchronize(args.device)
             times.append(time.perf_counter() - start)
-    layout = getattr(step, 'channels_last', None)  # dfine_mm's only
     return dict(time=statistics.median(times), memory=memory.mib,
                 channels_last=layout)  # fmt: skip
 
@@ -291,21 +289,25 @@ def measure_paired(args):
     from dfine_mm.testing import alternating_times, medians, paired_ratios
 
     reference = 'official' if args.compare_official else 'transformers'
-    steps = {}
-    for name in ('dfine_mm', reference):
-        step = step_fn(args, name)
-        if args.device.startswith('cuda'):  # each turn waits for its kernels
-            step = _synced(step, args.device)
-        steps[name] = step
+    built = build(args)  # both models, the same weights, built once
+    ours = step_fn(args, 'dfine_mm', built=built)
+    steps = {'dfine_mm': _synced(ours, args.device),
+             reference: _synced(step_fn(args, reference, built=built),
+                                args.device)}  # fmt: skip
     times = alternating_times(steps, args.warmup, args.runs, inference=False)
     result = {name: dict(time=ms / 1000, memory=float('nan'))
               for name, ms in medians(times).items()}  # fmt: skip
+    result['dfine_mm']['channels_last'] = ours.channels_last
     ratios = paired_ratios(times, 'dfine_mm', reference)
     result['paired'] = dict(ratios=ratios, ratio=statistics.median(ratios))
     return result
 
 
 def _synced(step, device):
+    """``step`` that waits for its kernels on CUDA (the CPU: as it is)."""
+    if not device.startswith('cuda'):
+        return step
+
     def run():
         step()
         torch.cuda.synchronize(device)
