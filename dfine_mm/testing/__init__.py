@@ -17,6 +17,7 @@ from .timing import (
     alternating_times,
     medians,
     paired_ratios,
+    synced,
 )
 from .transformers_dfine import (
     TRANSFORMERS_VARIANTS,
@@ -39,5 +40,6 @@ __all__ = [
     'medians',
     'paired_ratios',
     'perturb_',
+    'synced',
     'synthetic_images',
 ]

@@ -87,3 +87,16 @@ def paired_ratios(
         statistics.median(a) / statistics.median(b)
         for a, b in zip(times[numerator], times[denominator])
     ]
+
+
+def synced(step: Callable[[], object], device: str) -> Callable[[], None]:
+    """``step`` that waits for its kernels on a CUDA ``device`` (on the CPU:
+    ``step`` itself), so that a wall clock around it times the work."""
+    if not device.startswith('cuda'):
+        return step
+
+    def run() -> None:
+        step()
+        torch.cuda.synchronize(device)
+
+    return run

@@ -57,3 +57,11 @@ def test_times_per_round_and_paired_ratios(monkeypatch):
     assert timing.medians(times) == dict(
         a=pytest.approx(2), b=pytest.approx(4)
     )
+
+
+def test_synced_leaves_a_cpu_step_as_it_is():
+    def step():
+        return None
+
+    assert timing.synced(step, 'cpu') is step
+    assert timing.synced(step, 'cuda:0') is not step  # waits for kernels

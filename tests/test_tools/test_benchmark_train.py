@@ -64,3 +64,17 @@ def test_a_failing_worker_shows_its_error(tmp_path):
     with pytest.raises(RuntimeError, match='the dfine_mm worker failed') as e:
         tool.main([missing, '--runs', '1', '--warmup', '0'])
     assert 'missing_config.py' in str(e.value).split(':\n', 1)[1]
+
+
+def test_compile_and_channels_last_prepare_dfine_mm_only():
+    """--compile compiles dfine_mm's backbone and neck in place (the
+    compiled step itself: tests/test_engine/test_compile_hook.py)."""
+    tool = load_script('tools/analysis_tools/benchmark_train.py')
+    config = f'{REPO_ROOT}/configs/dfine/dfine-n_hgnetv2-b0_4xb32-160e_coco.py'
+    args = tool.parse_args([config, '--compare-transformers', '--compile',
+                            '--channels-last'])  # fmt: skip
+    model, reference, _ = tool.build(args)
+    for part in (model.backbone, model.neck):
+        assert part._compiled_call_impl is not None
+    assert reference._compiled_call_impl is None
+    assert all(m._compiled_call_impl is None for m in reference.modules())

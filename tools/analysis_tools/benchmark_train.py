@@ -34,7 +34,8 @@ step: exclusive wall times as shares of the step, summed over ``--runs``
 steps, synchronised at each boundary on CUDA (data loading and the pipeline
 are not part of it: the inputs are fixed). ``--device cuda`` runs on the
 GPU (``--amp``: fp16 autocast); ``--channels-last``: dfine_mm's convolutions
-in channels-last memory format (``DFineChannelsLastHook``, as in training).
+in channels-last memory format (``DFineChannelsLastHook``, as in training);
+``--compile``: its backbone and neck compiled (``DFineCompileHook``).
 ``--paired`` runs both steps in one process, taking turns step by step
 (``--warmup`` untimed rounds, then ``--runs`` rounds), and reports the median
 of the rounds' time ratios: a slow spell of a noisy machine hits both sides
@@ -81,6 +82,10 @@ def parse_args(argv=None):
         '--channels-last', action='store_true',
         help="dfine_mm's backbone and neck convolutions in channels-last "
         'memory format (DFineChannelsLastHook)',
+    )  # fmt: skip
+    parser.add_argument(
+        '--compile', action='store_true',
+        help="dfine_mm's backbone and neck compiled (DFineCompileHook)",
     )  # fmt: skip
     parser.add_argument(
         '--paired', action='store_true',
@@ -159,6 +164,10 @@ def build(args):
         from dfine_mm.engine.hooks import DFineChannelsLastHook
 
         DFineChannelsLastHook().before_run(SimpleNamespace(model=model))
+    if args.compile:  # the first (warm-up) step compiles
+        from dfine_mm.engine.hooks import compile_parts
+
+        compile_parts(model)
     return (model.to(args.device).train(),
             reference.to(args.device).train(), criterion)  # fmt: skip
 
@@ -247,6 +256,7 @@ def measure(args, which):
         CudaPeakMemoryGrowth,
         PeakMemoryGrowth,
         SectionTimer,
+        synced,
     )
 
     torch.set_num_threads(args.threads)
@@ -268,7 +278,7 @@ def measure(args, which):
                     channels_last=step.channels_last)  # fmt: skip
     step = step_fn(args, which)
     layout = getattr(step, 'channels_last', None)  # dfine_mm's only
-    step = _synced(step, args.device)
+    step = synced(step, args.device)
     cuda = args.device.startswith('cuda')
     times = []
     memory = CudaPeakMemoryGrowth(args.device) if cuda else PeakMemoryGrowth()
@@ -287,12 +297,13 @@ def measure_paired(args):
     """``--paired``: dfine_mm's and the reference's steps take turns in
     this process; their median times (s) and the per-round time ratios."""
     from dfine_mm.testing import alternating_times, medians, paired_ratios
+    from dfine_mm.testing.timing import synced
 
     reference = 'official' if args.compare_official else 'transformers'
     built = build(args)  # both models, the same weights, built once
     ours = step_fn(args, 'dfine_mm', built=built)
-    steps = {'dfine_mm': _synced(ours, args.device),
-             reference: _synced(step_fn(args, reference, built=built),
+    steps = {'dfine_mm': synced(ours, args.device),
+             reference: synced(step_fn(args, reference, built=built),
                                 args.device)}  # fmt: skip
     times = alternating_times(steps, args.warmup, args.runs, inference=False)
     result = {name: dict(time=ms / 1000, memory=float('nan'))
@@ -301,18 +312,6 @@ def measure_paired(args):
     ratios = paired_ratios(times, 'dfine_mm', reference)
     result['paired'] = dict(ratios=ratios, ratio=statistics.median(ratios))
     return result
-
-
-def _synced(step, device):
-    """``step`` that waits for its kernels on CUDA (the CPU: as it is)."""
-    if not device.startswith('cuda'):
-        return step
-
-    def run():
-        step()
-        torch.cuda.synchronize(device)
-
-    return run
 
 
 def run_worker(args, which):
@@ -326,7 +325,7 @@ def run_worker(args, which):
         command += ['--compare-transformers']
     command += ['--worker', which]
     command += [f'--{f.replace("_", "-")}'
-                for f in ('profile', 'amp', 'channels_last')
+                for f in ('profile', 'amp', 'channels_last', 'compile')
                 if getattr(args, f)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:  # its traceback's end, not just the exit status
@@ -355,7 +354,8 @@ def main(argv=None):
         f'{os.path.basename(args.config)}: training step (forward + loss + '
         f'backward), batch {args.batch}, {args.size}x{args.size}, '
         f'{args.device}{" amp" if args.amp else ""}'
-        f'{", dfine_mm channels-last" if args.channels_last else ""}, '
+        f'{", dfine_mm channels-last" if args.channels_last else ""}'
+        f'{", dfine_mm compiled" if args.compile else ""}, '
         f'{args.threads} threads, median of {args.runs}'
     ]
     for name, result in results.items():

@@ -1,11 +1,14 @@
 from .channels_last_hook import DFineChannelsLastHook
 from .class_remap_hook import DFineClassRemapHook
+from .compile_hook import DFineCompileHook, compile_parts
 from .invalid_loss_hook import DFineInvalidLossHook
 from .mode_switch_hook import DFineModeSwitchHook
 
 __all__ = [
     'DFineChannelsLastHook',
     'DFineClassRemapHook',
+    'DFineCompileHook',
     'DFineInvalidLossHook',
     'DFineModeSwitchHook',
+    'compile_parts',
 ]

@@ -198,8 +198,10 @@ class AIFIEncoder(nn.Module):
     ) -> Tensor:
         """Return the position embedding of an H x W map, cached.
 
-        While tracing (ONNX export) nothing is cached, so the embedding is
-        recorded from the traced shapes.
+        While tracing (ONNX export) or compiling (``torch.compile``)
+        nothing is cached: the embedding is recorded from the traced shapes,
+        and a compiled graph does not depend on the cache's contents (which
+        would compile it again once the cache fills).
 
         Args:
             height (int): Map height H.
@@ -210,7 +212,7 @@ class AIFIEncoder(nn.Module):
         Returns:
             Tensor: Shape (1, H * W, C).
         """
-        if torch.jit.is_tracing():
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
             return sincos_position_embedding_2d(
                 height, width, self.embed_dims, self.temperature, device, dtype
             )
