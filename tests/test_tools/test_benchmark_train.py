@@ -48,13 +48,15 @@ def test_paired_steps_take_turns_in_one_process():
 
 @pytest.mark.parametrize(
     'extra, message',
-    [([], 'add --compare-transformers'),
-     (['--compare-transformers', '--profile'], 'cannot be combined')],
+    [(['--paired'], 'add --compare-transformers'),
+     (['--paired', '--compare-transformers', '--profile'],
+      'cannot be combined'),
+     (['--profile', '--compile'], 'cannot time compiled parts')],
 )  # fmt: skip
-def test_paired_refusals(extra, message, capsys):
+def test_refusals(extra, message, capsys):
     tool = load_script('tools/analysis_tools/benchmark_train.py')
     with pytest.raises(SystemExit):
-        tool.parse_args(['config.py', '--paired', *extra])
+        tool.parse_args(['config.py', *extra])
     assert message in capsys.readouterr().err
 
 

@@ -103,6 +103,8 @@ def parse_args(argv=None):
             '--paired compares two steps: add '
             '--compare-transformers or --compare-official PATH'
         )
+    if args.profile and args.compile:  # its timers wrap the parts' forward
+        parser.error('--profile cannot time compiled parts: drop --compile')
     if args.paired and args.profile:
         parser.error('--paired and --profile cannot be combined: profile '
                      "dfine_mm's step on its own")  # fmt: skip
@@ -252,12 +254,9 @@ def step_fn(args, which, timer=None, built=None):
 def measure(args, which):
     """Median step time (s) and peak-RSS growth (MiB) in this process
     (with ``--profile``, dfine_mm's shares of the step by section)."""
-    from dfine_mm.testing import (
-        CudaPeakMemoryGrowth,
-        PeakMemoryGrowth,
-        SectionTimer,
-        synced,
-    )
+    from dfine_mm.testing.memory import CudaPeakMemoryGrowth, PeakMemoryGrowth
+    from dfine_mm.testing.section_timer import SectionTimer
+    from dfine_mm.testing.timing import synced
 
     torch.set_num_threads(args.threads)
     if which == 'paired':
