@@ -145,8 +145,10 @@ def test_the_hook_in_a_training_run(synthetic_coco, tmp_path):
     cfg.merge_from_dict(tiny_train_options(synthetic_coco, str(tmp_path)))
     cfg.merge_from_dict({'train_cfg.max_epochs': 1, 'train_cfg.val_begin': 2,
                          'train_dataloader.dataset.indices': 4})  # fmt: skip
+    # TorchDynamo's graphs run by eager PyTorch (the fastest to compile;
+    # autograd through compiled graphs: the test above)
     cfg.custom_hooks.append(
-        dict(type='DFineCompileHook', compile_cfg=dict(backend='aot_eager'))
+        dict(type='DFineCompileHook', compile_cfg=dict(backend='eager'))
     )
     graphs = counters['stats']['unique_graphs']
     runner = Runner.from_cfg(cfg)
