@@ -78,5 +78,4 @@ def test_compile_and_channels_last_prepare_dfine_mm_only():
     model, reference, _ = tool.build(args)
     for part in (model.backbone, model.neck):
         assert part._compiled_call_impl is not None
-    assert reference._compiled_call_impl is None
     assert all(m._compiled_call_impl is None for m in reference.modules())

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from ...models.utils.inference import to_channels_last
+from .model_parts import model_parts
 
 
 def _channels_last_input(module: nn.Module, args: Tuple) -> Tuple:
@@ -63,12 +64,7 @@ class DFineChannelsLastHook(Hook):
         wrapped = is_model_wrapper(model)
         if wrapped:
             model = model.module
-        missing = [p for p in self.parts if getattr(model, p, None) is None]
-        if missing:
-            raise ValueError(
-                f'DFineChannelsLastHook: the model has no {missing}; set '
-                "parts to some of its sub-modules (e.g. ('backbone',))"
-            )
+        modules = model_parts(model, self.parts, 'DFineChannelsLastHook')
         parts = ', '.join(self.parts)
         if not wrapped:
             to_channels_last(model, self.parts)
@@ -78,8 +74,8 @@ class DFineChannelsLastHook(Hook):
             return
         if self._handles:  # a second run (e.g. test after train)
             return
-        for part in self.parts:
-            for module in getattr(model, part).modules():
+        for part in modules:
+            for module in part.modules():
                 if isinstance(module, nn.Conv2d):
                     self._handles.append(
                         module.register_forward_pre_hook(_channels_last_input)

@@ -10,6 +10,8 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from torch import nn
 
+from .model_parts import model_parts
+
 
 def check_compile_cfg(compile_cfg: Optional[dict]) -> dict:
     """``compile_cfg`` as a dict (None: empty), checked against the keyword
@@ -53,17 +55,9 @@ def compile_parts(
             ``compile_cfg`` has a key ``torch.compile`` does not take.
     """
     compile_cfg = check_compile_cfg(compile_cfg)
-    missing = [p for p in parts if getattr(model, p, None) is None]
-    if missing:
-        raise ValueError(
-            f'DFineCompileHook: the model has no {missing}; set parts to '
-            "some of its sub-modules (e.g. ('backbone',))"
-        )
-    builtin = [
-        p
-        for p in parts
-        if type(getattr(model, p)).__module__.startswith('torch.')
-    ]
+    modules = model_parts(model, parts, 'DFineCompileHook')
+    builtin = [p for p, m in zip(parts, modules)
+               if type(m).__module__.startswith('torch.')]  # fmt: skip
     if builtin:
         # TorchDynamo does not trace a PyTorch module's own forward when it
         # is the compiled call: it would run uncompiled, silently
@@ -72,8 +66,8 @@ def compile_parts(
             'nn.Sequential), which nn.Module.compile leaves uncompiled; '
             'list sub-modules with a forward of their own'
         )
-    for part in parts:
-        getattr(model, part).compile(**compile_cfg)
+    for module in modules:
+        module.compile(**compile_cfg)
 
 
 @HOOKS.register_module()
