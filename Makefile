@@ -10,6 +10,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LINT_PATHS := dfine_mm tools tests configs projects setup.py
 PYTEST_ARGS ?=
+# pytest-xdist workers (auto: one per core; 0 runs the suite in one process)
+PYTEST_WORKERS ?= auto
 
 .PHONY: setup demo test lint format
 
@@ -28,4 +30,5 @@ demo: setup
 	$(BIN)/python tools/run_demo.py $(DEMO_ARGS)
 
 test: lint
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -n $(PYTEST_WORKERS) --dist loadfile \
+		$(PYTEST_ARGS)

@@ -1,8 +1,57 @@
-"""Fixtures shared by the whole suite (helpers live in helpers.py)."""
+"""Fixtures shared by the whole suite (helpers live in helpers.py), and
+how the suite splits over pytest-xdist's workers: ``make test`` runs
+``-n 2 --dist loadfile`` (a file's tests on one worker, so its module
+fixtures are built once), keeping both cores of the 2-core machine busy.
+"""
+
+import os
 
 import pytest
+import torch
 
 from dfine_mm.datasets.synthetic import generate_synthetic_coco
+
+#: test files that share a costly session fixture (``trained_demo``: 40 s
+#: of training) run on one worker, which builds it once
+SHARED_FIXTURE_FILES = {
+    'tests/test_tools/test_deploy_tools.py': 'trained_demo',
+    'tests/test_tools/test_train.py': 'trained_demo',
+}
+
+
+def pytest_configure(config) -> None:
+    """Under xdist each worker computes with its share of the CPU threads
+    (two workers of two threads each would oversubscribe 2 cores)."""
+    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+    if workers > 1:
+        torch.set_num_threads(max(1, torch.get_num_threads() // workers))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with the files of :data:`SHARED_FIXTURE_FILES`
+    as one unit (pytest 9 ignores the node ids ``--dist loadgroup``
+    rewrites, so ``xdist_group`` marks do not group)."""
+    if config.getvalue('dist') != 'loadfile':
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFixtureFileScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return SHARED_FIXTURE_FILES.get(path, path)
+
+    return SharedFixtureFileScheduling(config, log)
+
+
+@pytest.fixture(autouse=True)
+def _keep_thread_count():
+    """Tools run in-process set their own thread count (``--threads``);
+    the next test starts with the worker's count again."""
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='session')
