@@ -8,15 +8,9 @@ import os
 
 import pytest
 import torch
+from helpers import SHARED_FIXTURE_FILES
 
 from dfine_mm.datasets.synthetic import generate_synthetic_coco
-
-#: test files that share a costly session fixture (``trained_demo``: 40 s
-#: of training) run on one worker, which builds it once
-SHARED_FIXTURE_FILES = {
-    'tests/test_tools/test_deploy_tools.py': 'trained_demo',
-    'tests/test_tools/test_train.py': 'trained_demo',
-}
 
 
 def pytest_configure(config) -> None:

@@ -13,6 +13,13 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STATE_DICT_KEYS = osp.join(REPO_ROOT, 'tests', 'data', 'state_dict_keys')
 LAYOUT_DTYPES = dict(float32=torch.float32, int64=torch.int64, bool=torch.bool)
 
+#: test files that share a costly session fixture (``trained_demo``: 40 s
+#: of training) run on one pytest-xdist worker, which builds it once (see
+#: conftest.py); test_suite_split.py keeps this table complete
+SHARED_FIXTURE_FILES = {
+    'tests/test_tools/test_deploy_tools.py': 'trained_demo',
+    'tests/test_tools/test_train.py': 'trained_demo',
+}
 
 DEMO_CONFIG = osp.join(
     REPO_ROOT, 'configs', 'dfine', 'dfine-n_hgnetv2-b0_1xb16-9e_synthetic.py'

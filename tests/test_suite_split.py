@@ -1,0 +1,31 @@
+"""The split of the suite over pytest-xdist's workers (conftest.py): the
+files that use a shared session fixture are the ones listed as one unit."""
+
+import ast
+import glob
+import os.path as osp
+
+from helpers import REPO_ROOT, SHARED_FIXTURE_FILES
+
+
+def _files_requesting(fixture: str) -> set:
+    """Test files with a test or fixture function taking ``fixture``."""
+    found = set()
+    pattern = osp.join(REPO_ROOT, 'tests', '**', 'test_*.py')
+    for path in glob.glob(pattern, recursive=True):
+        with open(path) as file:
+            tree = ast.parse(file.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and fixture in {
+                a.arg for a in node.args.args
+            }:
+                found.add(osp.relpath(path, REPO_ROOT))
+    return found
+
+
+def test_every_user_of_a_shared_fixture_is_listed():
+    """A file that starts using ``trained_demo`` without being listed would
+    train the demo model a second time on another worker."""
+    for fixture in set(SHARED_FIXTURE_FILES.values()):
+        listed = {f for f, n in SHARED_FIXTURE_FILES.items() if n == fixture}
+        assert _files_requesting(fixture) == listed, fixture
