@@ -1,7 +1,7 @@
 """Fixtures shared by the whole suite (helpers live in helpers.py), and
 how the suite splits over pytest-xdist's workers: ``make test`` runs
-``-n 2 --dist loadfile`` (a file's tests on one worker, so its module
-fixtures are built once), keeping both cores of the 2-core machine busy.
+``-n auto --dist loadfile`` (one worker per core; a file's tests on one
+worker, so its module fixtures are built once).
 """
 
 import os
