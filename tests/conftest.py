@@ -4,11 +4,13 @@ how the suite splits over pytest-xdist's workers: ``make test`` runs
 worker, so its module fixtures are built once).
 """
 
+import copy
 import os
 
 import pytest
 import torch
 from helpers import SHARED_FIXTURE_FILES
+from mmengine.registry import DefaultScope
 
 from dfine_mm.datasets.synthetic import generate_synthetic_coco
 
@@ -46,6 +48,19 @@ def _keep_thread_count():
     yield
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _isolate_default_scope():
+    """Each test starts with the default scopes the session had: a Runner
+    or ``register_all_modules()`` leaves its scope current in mmengine's
+    global ``DefaultScope``, and a registry build in a later test would look
+    in that scope (found when the workers' file order put a test that left
+    ``mmengine`` current before the optimizer-constructor tests). Restored
+    as ``DefaultScope.overwrite_default_scope`` restores it."""
+    saved = copy.copy(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict = saved
 
 
 @pytest.fixture(scope='session')
