@@ -1,5 +1,6 @@
-"""The split of the suite over pytest-xdist's workers (conftest.py): the
-files that use a shared session fixture are the ones listed as one unit."""
+"""What conftest.py does for the whole suite: the files that use a shared
+session fixture are the ones listed as one unit for pytest-xdist's workers,
+and no test's default scope reaches the next test."""
 
 import ast
 import glob
@@ -29,3 +30,18 @@ def test_every_user_of_a_shared_fixture_is_listed():
     for fixture in set(SHARED_FIXTURE_FILES.values()):
         listed = {f for f, n in SHARED_FIXTURE_FILES.items() if n == fixture}
         assert _files_requesting(fixture) == listed, fixture
+
+
+def test_a_scope_left_current_by_a_test():
+    """Leaves a default scope current, as a Runner does (the next test
+    checks that conftest.py's fixture restored the session's scopes)."""
+    from mmengine.registry import DefaultScope
+
+    DefaultScope.get_instance('left-by-a-test', scope_name='mmengine')
+    assert DefaultScope.get_current_instance().scope_name == 'mmengine'
+
+
+def test_does_not_reach_the_next_test():
+    from mmengine.registry import DefaultScope
+
+    assert not DefaultScope.check_instance_created('left-by-a-test')
