@@ -17,6 +17,7 @@ Examples::
 import argparse
 import logging
 
+from mmengine.config import DictAction
 from mmengine.logging import MMLogger, print_log
 
 
@@ -33,6 +34,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--device',
         default='cpu',
         help="device the model is built on: 'cpu' or 'cuda:N' (TensorRT)",
+    )
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override model config settings, e.g. '
+        'model.test_cfg.max_per_img=100',
     )
     parser.add_argument(
         '--log-level',
@@ -56,6 +64,7 @@ def main(argv=None) -> int:
         args.img,
         args.work_dir,
         device=args.device,
+        cfg_options=args.cfg_options,
     )
     for kind, path in outputs.items():
         print_log(f'{kind}: {path}', logger='current')

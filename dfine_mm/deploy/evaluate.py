@@ -49,9 +49,7 @@ def evaluate_backend_model(
         ValueError: ``batch_size`` > 1 with a static-batch export, or an
             ``out`` that is not a ``.pkl`` file.
     """
-    deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
-    if cfg_options:
-        model_cfg.merge_from_dict(cfg_options)
+    deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg, cfg_options)
     if out is not None:
         if not out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'out must be a .pkl file, got {out}')

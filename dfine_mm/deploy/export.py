@@ -3,9 +3,10 @@ rewriters, the standard-domain check of the graph and, for TensorRT
 configs, the engine (for OpenVINO configs, the IR)."""
 
 import copy
+import logging
 import os.path as osp
 from collections import Counter
-from typing import Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import mmengine
 import numpy as np
@@ -24,11 +25,69 @@ from .tensorrt import (
 ConfigType = Union[str, Config]
 
 
-def load_configs(deploy_cfg: ConfigType, model_cfg: ConfigType):
-    """Load the deploy and model configs (paths or Configs)."""
+def load_configs(
+    deploy_cfg: ConfigType,
+    model_cfg: ConfigType,
+    cfg_options: Optional[dict] = None,
+) -> Tuple[Config, Config]:
+    """Load the deploy and model configs (paths or Configs).
+
+    ``cfg_options`` (``--cfg-options`` of the tools) are merged into the
+    model config. mmdeploy traces the export with the model config's
+    top-level ``test_pipeline``, whereas ``tools/test.py`` and
+    ``tools/test_deploy.py`` feed the model with the test dataloader's
+    pipeline: the returned model config's ``test_pipeline`` is the
+    dataloader's, so that an override of one (or a config that only has
+    the dataloader's) exports the model the evaluation runs. A Config
+    passed in is not modified (a copy is returned when anything changes).
+
+    Returns:
+        tuple[Config, Config]: The deploy config and the model config.
+    """
     from mmdeploy.utils import load_config
 
-    return load_config(deploy_cfg, model_cfg)
+    deploy_cfg, model_cfg = load_config(deploy_cfg, model_cfg)
+    if cfg_options:
+        model_cfg = copy.deepcopy(model_cfg)
+        model_cfg.merge_from_dict(cfg_options)
+    return deploy_cfg, _dataloader_test_pipeline(model_cfg)
+
+
+def _dataloader_test_pipeline(model_cfg: Config) -> Config:
+    """``model_cfg`` with ``test_pipeline`` set to the test dataloader's
+    pipeline (a copy when it changes; unchanged without a test dataloader).
+    """
+    from mmdet.utils import get_test_pipeline_cfg
+
+    if model_cfg.get('test_dataloader') is None:
+        return model_cfg
+    pipeline = get_test_pipeline_cfg(model_cfg)
+    current = model_cfg.get('test_pipeline')
+    if _unscoped(current) == _unscoped(pipeline):
+        return model_cfg
+    if current is not None:
+        print_log(
+            f'{model_cfg.filename}: the top-level test_pipeline differs '
+            'from test_dataloader.dataset.pipeline; the export uses the '
+            "test dataloader's, which tools/test.py and "
+            'tools/test_deploy.py evaluate with (override '
+            'test_dataloader.dataset.pipeline to change both)',
+            logger='current',
+            level=logging.WARNING,
+        )
+    model_cfg = copy.deepcopy(model_cfg)
+    model_cfg.test_pipeline = copy.deepcopy(pipeline)
+    return model_cfg
+
+
+def _unscoped(cfg: Any) -> Any:
+    """``cfg`` without the ``_scope_`` keys that inheriting from another
+    package's config (``mmdet::...``) adds to some copies of a pipeline."""
+    if isinstance(cfg, dict):
+        return {k: _unscoped(v) for k, v in cfg.items() if k != '_scope_'}
+    if isinstance(cfg, (list, tuple)):
+        return [_unscoped(v) for v in cfg]
+    return cfg
 
 
 def deploy_backend(deploy_cfg: Config) -> str:
@@ -181,6 +240,7 @@ def export_model(
     img: Union[str, np.ndarray],
     work_dir: str,
     device: str = 'cpu',
+    cfg_options: Optional[dict] = None,
 ) -> Dict[str, str]:
     """Export ``checkpoint`` with ``deploy_cfg``; build a TensorRT engine
     when the deploy config asks for one.
@@ -194,6 +254,8 @@ def export_model(
         work_dir (str): Output directory.
         device (str): Device of the TensorRT engine ('cuda:N'); the ONNX
             export itself always runs on the CPU.
+        cfg_options (dict, optional): Overrides merged into the model
+            config (see :func:`load_configs`).
 
     Returns:
         dict: ``onnx`` path, and ``engine`` path for TensorRT configs,
@@ -208,7 +270,7 @@ def export_model(
     """
     from mmdeploy.utils import get_onnx_config
 
-    deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
+    deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg, cfg_options)
     backend = deploy_backend(deploy_cfg)
     onnx_cfg = get_onnx_config(deploy_cfg)
     check_opset(onnx_cfg.get('opset_version', 11), backend)

@@ -2,18 +2,19 @@
 every deploy config and compare the ONNX Runtime detections with PyTorch's
 (the model mmdeploy exports, after ``switch_to_deploy()``)."""
 
+import copy
 import os.path as osp
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, MMEngineLogRecords
 from mmengine.config import Config
 
 from dfine_mm.converters.dfine import VARIANT_CONFIGS
 from dfine_mm.deploy import export_model, onnx_domains
-from dfine_mm.deploy.export import task_processor
+from dfine_mm.deploy.export import load_configs, task_processor
 from dfine_mm.deploy.tensorrt import tensorrt_problems, tensorrt_version
 from dfine_mm.deploy.verify import (
     detection_differences,
@@ -197,3 +198,39 @@ def test_bad_opset_and_missing_files(image_file, tmp_path):
             image_file,
             str(tmp_path),
         )
+
+
+def test_cfg_options_and_the_test_dataloader_pipeline():
+    """``--cfg-options`` reach the model config; mmdeploy traces with the
+    top-level ``test_pipeline``, which becomes the test dataloader's."""
+    static = _deploy_cfg('detection_onnxruntime_static')
+    model_cfg = Config.fromfile(_config('n'))
+    original = copy.deepcopy(model_cfg.to_dict())
+    options = {
+        'model.test_cfg.max_per_img': 7,
+        'test_dataloader.dataset.pipeline.1.scale': (320, 320),
+    }
+    with MMEngineLogRecords() as records:
+        _, cfg = load_configs(static, model_cfg, options)
+    assert cfg.model.test_cfg.max_per_img == 7
+    assert cfg.test_pipeline[1].scale == (320, 320)
+    assert cfg.test_pipeline == cfg.test_dataloader.dataset.pipeline
+    assert any('test_pipeline differs' in m for m in records.messages)
+    assert model_cfg.to_dict() == original  # the caller's config is kept
+
+    # a config with the dataloader's pipeline only
+    model_cfg.pop('test_pipeline')
+    _, cfg = load_configs(static, model_cfg)
+    assert cfg.test_pipeline == cfg.test_dataloader.dataset.pipeline
+    assert 'test_pipeline' not in model_cfg
+
+    # copies that differ only in the _scope_ inheriting from mmdet adds:
+    # the config is used as it is, without a warning
+    dino = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'dino_fdr',
+                 'dino-fdr_4scale_r50_8xb2-12e_coco.py')
+    )  # fmt: skip
+    assert dino.test_pipeline != dino.test_dataloader.dataset.pipeline
+    with MMEngineLogRecords() as records:
+        assert load_configs(static, dino)[1] is dino
+    assert not any('test_pipeline' in m for m in records.messages)

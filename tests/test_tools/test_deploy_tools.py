@@ -6,12 +6,19 @@ import glob
 import os.path as osp
 import pickle
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from helpers import DEMO_CONFIG, REPO_ROOT, load_tool, tiny_train_options
 
-from dfine_mm.deploy.verify import detection_differences
+from dfine_mm.converters.dfine import VARIANT_CONFIGS
+from dfine_mm.deploy.verify import (
+    detection_differences,
+    onnxruntime_detections,
+    onnxruntime_session,
+)
+from dfine_mm.testing import conditioned_state_dict, synthetic_images
 
 pytest.importorskip('onnxruntime')
 pytest.importorskip('transformers')
@@ -127,3 +134,22 @@ def test_batch_size_needs_a_dynamic_export(tmp_path):
         evaluate_backend_model(
             STATIC, DEMO_CONFIG, ['x.onnx'], str(tmp_path), batch_size=4
         )
+
+
+def test_deploy_cfg_options(tmp_path):
+    """``tools/deploy.py --cfg-options`` reach the exported graph."""
+    checkpoint = str(tmp_path / 'n.pth')
+    torch.save(dict(state_dict=conditioned_state_dict('n')), checkpoint)
+    image = str(tmp_path / 'image.png')
+    pixels = synthetic_images(64, 64, 1)[0].permute(1, 2, 0) * 255
+    cv2.imwrite(image, pixels.numpy().astype(np.uint8))
+    config = osp.join(REPO_ROOT, 'configs', 'dfine', VARIANT_CONFIGS['n'])
+    work_dir = str(tmp_path / 'onnx')
+    argv = [STATIC, config, checkpoint, image, '--work-dir', work_dir]
+    options = ['--cfg-options', 'model.test_cfg.max_per_img=7']
+    assert load_tool('deploy').main(argv + options) == 0
+    session = onnxruntime_session(osp.join(work_dir, 'end2end.onnx'), 2)
+    dets, labels = onnxruntime_detections(
+        session, synthetic_images(640, 640, 1)
+    )
+    assert dets.shape == (1, 7, 5) and labels.shape == (1, 7)
