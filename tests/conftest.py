@@ -4,13 +4,11 @@ how the suite splits over pytest-xdist's workers: ``make test`` runs
 worker, so its module fixtures are built once).
 """
 
-import copy
 import os
 
 import pytest
 import torch
-from helpers import SHARED_FIXTURE_FILES
-from mmengine.registry import DefaultScope
+from helpers import SHARED_FIXTURE_FILES, kept_default_scope
 
 from dfine_mm.datasets.synthetic import generate_synthetic_coco
 
@@ -50,17 +48,26 @@ def _keep_thread_count():
         torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True, scope='module')
+def _isolate_module_default_scope():
+    """A test file starts with the default scopes the files before it
+    started with: a Runner or ``register_all_modules()`` leaves its scope
+    current in mmengine's global ``DefaultScope``, and a registry build in a
+    later file would look in that scope (found when the workers' file order
+    put a file whose module fixture trains an mmengine Runner, leaving
+    ``mmengine`` current, before the optimizer-constructor tests). Set up
+    before the file's other module fixtures (autouse first), torn down
+    after them."""
+    with kept_default_scope():
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolate_default_scope():
-    """Each test starts with the default scopes the session had: a Runner
-    or ``register_all_modules()`` leaves its scope current in mmengine's
-    global ``DefaultScope``, and a registry build in a later test would look
-    in that scope (found when the workers' file order put a test that left
-    ``mmengine`` current before the optimizer-constructor tests). Restored
-    as ``DefaultScope.overwrite_default_scope`` restores it."""
-    saved = copy.copy(DefaultScope._instance_dict)
-    yield
-    DefaultScope._instance_dict = saved
+    """Each test starts with the default scopes its file's fixtures left
+    (the same, per test)."""
+    with kept_default_scope():
+        yield
 
 
 @pytest.fixture(scope='session')

@@ -3,9 +3,12 @@ and sample builders. Import them with ``from helpers import ...`` (pytest
 puts ``tests/`` on ``sys.path``, see ``pythonpath`` in pyproject.toml).
 """
 
+import contextlib
+import copy
 import importlib.util
 import logging
 import os.path as osp
+from typing import Iterator
 
 import torch
 
@@ -34,6 +37,20 @@ TINY_NECK = dict(
     expansion=0.5,
     depth_mult=0.34,
 )
+
+
+@contextlib.contextmanager
+def kept_default_scope() -> Iterator[None]:
+    """Restore mmengine's global default scopes on exit (what a Runner or
+    ``register_all_modules()`` inside leaves current is dropped), as
+    ``DefaultScope.overwrite_default_scope`` restores them."""
+    from mmengine.registry import DefaultScope
+
+    saved = copy.copy(DefaultScope._instance_dict)
+    try:
+        yield
+    finally:
+        DefaultScope._instance_dict = saved
 
 
 def load_tool(name: str):

@@ -1,10 +1,14 @@
 """What conftest.py does for the whole suite: the files that use a shared
 session fixture are the ones listed as one unit for pytest-xdist's workers,
-and no test's default scope reaches the next test."""
+and no test's (or test file's) default scope reaches the next one."""
 
 import ast
 import glob
+import os
 import os.path as osp
+import shutil
+import subprocess
+import sys
 
 from helpers import REPO_ROOT, SHARED_FIXTURE_FILES
 
@@ -45,3 +49,43 @@ def test_does_not_reach_the_next_test():
     from mmengine.registry import DefaultScope
 
     assert not DefaultScope.check_instance_created('left-by-a-test')
+
+
+LEAKING_FILE = """
+import pytest
+from mmengine.registry import DefaultScope
+
+
+@pytest.fixture(scope='module')
+def runner_like():
+    DefaultScope.get_instance('left-by-a-module-fixture', scope_name='x')
+
+
+def test_sees_its_fixture_scope(runner_like):
+    assert DefaultScope.get_current_instance().scope_name == 'x'
+"""
+
+NEXT_FILE = """
+from mmengine.registry import DefaultScope
+
+
+def test_starts_without_it():
+    assert not DefaultScope.check_instance_created('left-by-a-module-fixture')
+"""
+
+
+def test_a_module_fixture_scope_does_not_reach_the_next_file(tmp_path):
+    """A scope a module fixture leaves current (a Runner trained once per
+    file) stays within its file: the suite's conftest.py on two files."""
+    shutil.copy(osp.join(REPO_ROOT, 'tests', 'conftest.py'), tmp_path)
+    (tmp_path / 'test_a.py').write_text(LEAKING_FILE)
+    (tmp_path / 'test_b.py').write_text(NEXT_FILE)
+    (tmp_path / 'pytest.ini').write_text('[pytest]\n')
+    env = dict(os.environ, PYTHONPATH=osp.join(REPO_ROOT, 'tests'))
+    result = subprocess.run(
+        [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+         'test_a.py', 'test_b.py'],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert '2 passed' in result.stdout

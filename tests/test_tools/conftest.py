@@ -5,7 +5,12 @@ import os.path as osp
 from typing import NamedTuple
 
 import pytest
-from helpers import DEMO_CONFIG, load_tool, tiny_train_options
+from helpers import (
+    DEMO_CONFIG,
+    kept_default_scope,
+    load_tool,
+    tiny_train_options,
+)
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
@@ -61,12 +66,12 @@ def trained_demo(tmp_path_factory) -> TrainedDemo:
         }
     )
     cfg.merge_from_dict(options)
-    # mmdeploy reads the top-level test_pipeline, not the dataloader's
-    cfg.test_pipeline = cfg.test_dataloader.dataset.pipeline
     config = osp.join(root, 'trained_demo.py')
     cfg.dump(config)
     cfg.custom_hooks.append(dict(type='SaveUntrained'))
-    Runner.from_cfg(cfg).train()
+    # a session fixture: the Runner's scope would outlive the files' own
+    with kept_default_scope():
+        Runner.from_cfg(cfg).train()
     return TrainedDemo(
         config,
         root,
