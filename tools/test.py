@@ -11,6 +11,7 @@ import argparse
 
 from mmengine.config import Config
 
+from dfine_mm.datasets.check import check_data_paths
 from dfine_mm.utils.runner_cli import (
     add_runner_arguments,
     build_runner,
@@ -65,6 +66,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def main(argv=None) -> dict:
     cfg = build_config(parse_args(argv))
+    check_data_paths(cfg, ['test'])
     runner = build_runner(cfg)
     return runner.test()
 

@@ -12,7 +12,11 @@ import argparse
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from dfine_mm.datasets.check import check_coco_dataset, dataset_files
+from dfine_mm.datasets.check import (
+    check_coco_dataset,
+    check_data_paths,
+    dataset_files,
+)
 from dfine_mm.utils.runner_cli import (
     add_runner_arguments,
     amp_or_fp32,
@@ -95,6 +99,9 @@ def build_config(args: argparse.Namespace) -> Config:
 def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = build_config(args)
+    check_data_paths(
+        cfg, ['train', 'val'] if cfg.get('val_cfg') else ['train']
+    )
     if args.check_data:
         check_data(cfg)
     runner = build_runner(cfg)

@@ -167,6 +167,19 @@ def check_coco_dataset(
     return report
 
 
+def _innermost_dataset(cfg, split: str) -> Tuple[dict, str]:
+    """The data set config of a split's dataloader, inside its wrappers
+    (RepeatDataset, ClassBalancedDataset, MultiImageMixDataset ...), and
+    its key (``train_dataloader.dataset.dataset`` for a wrapped one)."""
+    loader = cfg.get(f'{split}_dataloader')
+    if not loader:
+        raise ValueError(f'the config has no {split}_dataloader')
+    dataset, key = loader['dataset'], f'{split}_dataloader.dataset'
+    while 'dataset' in dataset:
+        dataset, key = dataset['dataset'], key + '.dataset'
+    return dataset, key
+
+
 def dataset_files(cfg, split: str) -> Tuple[str, str, Optional[list]]:
     """(annotation file, image folder, classes or None) of a config's split.
 
@@ -177,12 +190,7 @@ def dataset_files(cfg, split: str) -> Tuple[str, str, Optional[list]]:
     Raises:
         ValueError: No such dataloader, or a data set without ``ann_file``.
     """
-    loader = cfg.get(f'{split}_dataloader')
-    if not loader:
-        raise ValueError(f'the config has no {split}_dataloader')
-    dataset = loader['dataset']
-    while 'dataset' in dataset:  # RepeatDataset, ClassBalancedDataset ...
-        dataset = dataset['dataset']
+    dataset, _ = _innermost_dataset(cfg, split)
     if 'ann_file' not in dataset:
         raise ValueError(
             f'{split}_dataloader.dataset ({dataset.get("type")}) has no '
@@ -196,3 +204,58 @@ def dataset_files(cfg, split: str) -> Tuple[str, str, Optional[list]]:
         osp.join(root, prefix),
         list(classes) if classes is not None else None,
     )
+
+
+def _is_remote(path: str) -> bool:
+    """A ``scheme://`` path (a file backend such as s3 or petrel)."""
+    return '://' in path
+
+
+def check_data_paths(cfg, splits: Sequence[str]) -> None:
+    """Fail early when a split's annotation file or image folder is not
+    there.
+
+    mmdet finds a missing annotation file only when it builds the data set,
+    after the model and the runner, with a bare ``FileNotFoundError``; a
+    missing image folder only when the first batch loads. Data sets
+    without an ``ann_file`` and remote (``scheme://``) paths are not
+    checked.
+
+    Args:
+        cfg (Config): An mmdet config.
+        splits (Sequence[str]): ``train``, ``val``, ``test``; splits the
+            config has no dataloader for are skipped.
+
+    Raises:
+        FileNotFoundError: Naming the split, the missing path, the
+            config's ``data_root`` and how to point the config elsewhere.
+    """
+    for split in splits:
+        if not cfg.get(f'{split}_dataloader'):
+            continue
+        try:
+            ann_file, img_dir, _ = dataset_files(cfg, split)
+        except ValueError:  # not a COCO-format data set
+            continue
+        evaluators = cfg.get(f'{split}_evaluator') or []
+        if not isinstance(evaluators, list):
+            evaluators = [evaluators]
+        paths = [('annotation file', ann_file), ('image folder', img_dir)]
+        paths += [
+            (f'{split}_evaluator.ann_file', metric['ann_file'])
+            for metric in evaluators
+            if metric.get('ann_file')
+        ]
+        for what, path in paths:
+            if _is_remote(path) or osp.exists(path):
+                continue
+            dataset, key = _innermost_dataset(cfg, split)
+            also = f' and {split}_evaluator.ann_file=...' if evaluators else ''
+            raise FileNotFoundError(
+                f'{split} data: the {what} {path} does not exist '
+                f'(data_root={dataset.get("data_root")!r}). Point the '
+                f'config at the data, e.g. --cfg-options {key}.data_root=DIR/'
+                f'{also}; '
+                'synthetic sets: tools/misc/make_synthetic_coco.py --out '
+                'DIR (make demo writes data/demo).'
+            )

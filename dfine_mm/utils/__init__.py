@@ -1,3 +1,4 @@
+from .checkout_projects import add_checkout_projects
 from .checkpoint_safety import (
     checkpoint_safe_globals,
     register_checkpoint_safe_globals,
@@ -12,6 +13,7 @@ from .version_guard import (
 
 __all__ = [
     'SUPPORTED_VERSIONS',
+    'add_checkout_projects',
     'check_dependency_versions',
     'checkpoint_safe_globals',
     'installed_versions',

@@ -7,7 +7,7 @@ import os
 import time
 
 import pytest
-from helpers import load_tool
+from helpers import DEMO_CONFIG, load_tool, tiny_train_options
 from mmengine.config import Config
 
 from dfine_mm.datasets import generate_synthetic_coco
@@ -98,3 +98,48 @@ def test_train_check_data_stops_before_training(broken):
         train.check_data(Config.fromfile(config))
     for name in defects.values():
         assert name in str(err.value)
+
+
+def test_missing_data_paths_stop_the_tools_first(synthetic_coco, tmp_path):
+    """A wrong data root, image folder or evaluator file is named before
+    anything is built (mmdet would fail after building the model)."""
+    from dfine_mm.datasets.check import check_data_paths
+
+    cfg = Config.fromfile(DEMO_CONFIG)
+    cfg.merge_from_dict(tiny_train_options(synthetic_coco, str(tmp_path)))
+    check_data_paths(cfg, ['train', 'val', 'test'])  # all there
+
+    moved = cfg.copy()
+    moved.train_dataloader.dataset.data_root = str(tmp_path / 'nowhere/')
+    with pytest.raises(FileNotFoundError, match='train data: the annotat'):
+        check_data_paths(moved, ['train'])
+    check_data_paths(moved, ['val', 'test'])  # only the asked splits
+
+    no_images = cfg.copy()
+    no_images.val_dataloader.dataset.data_prefix = dict(img='missing/')
+    with pytest.raises(FileNotFoundError, match='image folder .*missing'):
+        check_data_paths(no_images, ['val'])
+
+    no_metric_file = cfg.copy()
+    no_metric_file.test_evaluator.ann_file = str(tmp_path / 'gone.json')
+    with pytest.raises(FileNotFoundError, match='the test_evaluator.ann_f'):
+        check_data_paths(no_metric_file, ['test'])
+
+    remote = cfg.copy()  # file backends: not checked here
+    remote.train_dataloader.dataset.data_root = 's3://bucket/coco/'
+    check_data_paths(remote, ['train'])
+
+    # the tools run the check before building the runner
+    train = load_tool('train')
+    nowhere = f'train_dataloader.dataset.data_root={tmp_path}/nowhere/'
+    argv = [DEMO_CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
+            nowhere]  # fmt: skip
+    with pytest.raises(FileNotFoundError, match='--cfg-options train_data'):
+        train.main(argv)
+    test = load_tool('test')
+    argv = [DEMO_CONFIG, 'model.pth', '--work-dir', str(tmp_path),
+            '--cfg-options', f'test_dataloader.dataset.data_root='
+            f'{synthetic_coco}/', f'test_evaluator.ann_file={tmp_path}/g.json',
+            ]  # fmt: skip
+    with pytest.raises(FileNotFoundError, match=r'test_evaluator\S* \S*/g'):
+        test.main(argv)
