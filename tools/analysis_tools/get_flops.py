@@ -33,27 +33,33 @@ class TensorForward(torch.nn.Module):
         return self.detector(images, None, mode='tensor')
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('config', help='model config file')
-    parser.add_argument('--shape', type=int, nargs=2, default=(640, 640))
-    parser.add_argument('--fuse-backbone', action='store_true')
-    args = parser.parse_args()
-
+def count(config: str, shape=(640, 640), fuse_backbone: bool = False):
+    """(parameters, multiply-adds) of ``config``'s model in deploy mode on
+    one image of ``shape`` (H, W)."""
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
 
     import dfine_mm  # noqa: F401
 
     register_all_modules()
-    model = MODELS.build(Config.fromfile(args.config).model).eval()
-    model.switch_to_deploy(fuse_backbone=args.fuse_backbone)
+    model = MODELS.build(Config.fromfile(config).model).eval()
+    model.switch_to_deploy(fuse_backbone=fuse_backbone)
     params = sum(p.numel() for p in model.parameters())
-    images = torch.rand(1, 3, *args.shape)
+    images = torch.rand(1, 3, *shape)
     analyzer = FlopAnalyzer(TensorForward(model), (images,))
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
-    macs = analyzer.total()
+    return params, analyzer.total()
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config', help='model config file')
+    parser.add_argument('--shape', type=int, nargs=2, default=(640, 640))
+    parser.add_argument('--fuse-backbone', action='store_true')
+    args = parser.parse_args(argv)
+
+    params, macs = count(args.config, args.shape, args.fuse_backbone)
     print_log(
         f'{args.config}\n'
         f'  input: 1x3x{args.shape[0]}x{args.shape[1]}, deploy mode\n'
@@ -63,6 +69,7 @@ def main():
         f'{2 * macs / 1e9:.2f} G',
         logger='current',
     )
+    return dict(params=params, macs=macs, gflops=2 * macs / 1e9)
 
 
 if __name__ == '__main__':
