@@ -61,9 +61,9 @@ def main(argv=None) -> int:
 
     if not osp.isfile(args.model):
         raise FileNotFoundError(f'IR not found: {args.model}')
-    _, model_cfg = load_configs(args.deploy_cfg, args.model_cfg)
-    if args.cfg_options:
-        model_cfg.merge_from_dict(args.cfg_options)
+    _, model_cfg = load_configs(
+        args.deploy_cfg, args.model_cfg, args.cfg_options
+    )
     out = args.out or osp.splitext(args.model)[0] + '_int8.xml'
     inputs = calibration_inputs(model_cfg, args.num_images, args.split)
     quantize_ir(
