@@ -10,6 +10,7 @@ only), so mmengine failed to load every project config with an
 ``ImportError`` about ``PYTHONPATH``.
 """
 
+import os
 import os.path as osp
 import sys
 from typing import Optional
@@ -31,26 +32,31 @@ def is_checkout(root: str) -> bool:
     )
 
 
-def add_checkout_projects(root: str = _ROOT) -> Optional[str]:
-    """Append the checkout ``root`` to ``sys.path`` (at the end: nothing
+def add_checkout_projects(root: Optional[str] = None) -> Optional[str]:
+    """Append a checkout's root to ``sys.path`` (at the end: nothing
     installed is shadowed) so that ``projects.*`` imports.
+
+    Without ``root``: the checkout dfine_mm is imported from (an editable
+    install) or else the current working directory when it is a checkout
+    (a regular install, the tools run from the repository root).
 
     ``projects/`` has no ``__init__.py``: it is a namespace package, so a
     ``projects`` folder of another checkout on ``sys.path`` (mmdet's) adds
     its own projects next to these instead of hiding them.
 
     Args:
-        root (str): The repository root. Defaults to the one dfine_mm is
-            imported from.
+        root (str, optional): The repository root to add.
 
     Returns:
-        str | None: ``root`` when it is a checkout (now on ``sys.path``),
-        None for an installed (non-checkout) dfine_mm, which has no
-        projects.
+        str | None: The root now on ``sys.path``, None when there is no
+        checkout (nothing changes).
     """
-    if not is_checkout(root):
-        return None
-    on_path = {osp.realpath(entry or '.') for entry in sys.path}
-    if osp.realpath(root) not in on_path:
-        sys.path.append(root)
-    return root
+    candidates = [root] if root is not None else [_ROOT, os.getcwd()]
+    for candidate in candidates:
+        if not is_checkout(candidate):
+            continue
+        on_path = {osp.realpath(entry or '.') for entry in sys.path}
+        if osp.realpath(candidate) not in on_path:
+            sys.path.append(candidate)
+        return candidate
+    return None

@@ -44,3 +44,15 @@ def test_only_a_checkout_root_is_added(tmp_path):
     assert add_checkout_projects() == root  # not added twice
     entries = [osp.realpath(p or '.') for p in sys.path]
     assert entries.count(osp.realpath(root)) == 1
+
+
+def test_the_working_directory_of_a_regular_install(monkeypatch, tmp_path):
+    """Installed without ``-e``, dfine_mm is not in a checkout: the tools
+    run from the repository root find its projects there."""
+    from dfine_mm.utils import checkout_projects
+
+    monkeypatch.setattr(checkout_projects, '_ROOT', str(tmp_path))
+    monkeypatch.chdir(REPO_ROOT)
+    assert add_checkout_projects() == REPO_ROOT
+    monkeypatch.chdir(tmp_path)
+    assert add_checkout_projects() is None
