@@ -15,6 +15,7 @@ counts one multiply-add as one FLOP; the published D-FINE numbers come from
 """
 
 import argparse
+from typing import Sequence, Tuple
 
 import torch
 from mmengine.analysis import FlopAnalyzer
@@ -33,7 +34,9 @@ class TensorForward(torch.nn.Module):
         return self.detector(images, None, mode='tensor')
 
 
-def count(config: str, shape=(640, 640), fuse_backbone: bool = False):
+def count(
+    config: str, shape: Sequence[int] = (640, 640), fuse_backbone=False
+) -> Tuple[int, int]:
     """(parameters, multiply-adds) of ``config``'s model in deploy mode on
     one image of ``shape`` (H, W)."""
     from mmdet.registry import MODELS
