@@ -191,11 +191,12 @@ def test_smoke_mode_runs_end_to_end(tmp_path):
 
 def test_runs_in_child_processes_with_pinned_threads(tmp_path):
     """--jobs >= 1: each run is a child process with its thread count set
-    (and its log and result file in the run's folder)."""
+    (and its log and result file in the run's folder); a project arm (its
+    config imports ``projects.DEIM.deim``) runs there as well."""
     code = ablation.main(['--smoke', '--jobs', '1', '--threads', '1',
                           '--seeds', '1', '--detectors', 'dfine', '--arms',
-                          'plain', '--work-dir', str(tmp_path)])  # fmt: skip
-    run_dir = tmp_path / 'smoke' / 'dfine_plain_s1'
+                          'deim', '--work-dir', str(tmp_path)])  # fmt: skip
+    run_dir = tmp_path / 'smoke' / 'dfine_deim_s1'
     result = json.loads((run_dir / 'result.json').read_text())
     assert code == 0, result.get('error')
     assert result['threads'] == 1 and result['seed'] == 1

@@ -62,9 +62,6 @@ from ablation_protocol import (  # noqa: E402
     make_protocol,
     write_run_config,
 )
-
-if ROOT not in sys.path:  # projects/ (the project arms' custom imports)
-    sys.path.append(ROOT)
 from ablation_report import (  # noqa: E402
     committed_runs,
     save_results,
@@ -235,10 +232,6 @@ def _run_env(args, slot: int) -> dict:
         env[key] = str(args.threads)
     if args.device == 'cpu':
         env['CUDA_VISIBLE_DEVICES'] = ''
-    # the project arms' configs import projects.* from the repository root
-    env['PYTHONPATH'] = os.pathsep.join(
-        p for p in (ROOT, env.get('PYTHONPATH')) if p
-    )
     return env
 
 
