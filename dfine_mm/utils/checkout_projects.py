@@ -51,12 +51,21 @@ def add_checkout_projects(root: Optional[str] = None) -> Optional[str]:
         str | None: The root now on ``sys.path``, None when there is no
         checkout (nothing changes).
     """
-    candidates = [root] if root is not None else [_ROOT, os.getcwd()]
+    candidates = [root] if root is not None else [_ROOT, _working_dir()]
     for candidate in candidates:
-        if not is_checkout(candidate):
+        if candidate is None or not is_checkout(candidate):
             continue
         on_path = {osp.realpath(entry or '.') for entry in sys.path}
         if osp.realpath(candidate) not in on_path:
             sys.path.append(candidate)
         return candidate
     return None
+
+
+def _working_dir() -> Optional[str]:
+    """The working directory, None when it no longer exists (importing
+    dfine_mm must not fail over it)."""
+    try:
+        return os.getcwd()
+    except FileNotFoundError:
+        return None

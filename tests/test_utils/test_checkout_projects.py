@@ -56,3 +56,8 @@ def test_the_working_directory_of_a_regular_install(monkeypatch, tmp_path):
     assert add_checkout_projects() == REPO_ROOT
     monkeypatch.chdir(tmp_path)
     assert add_checkout_projects() is None
+    gone = tmp_path / 'gone'  # a working directory removed under us
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert add_checkout_projects() is None
