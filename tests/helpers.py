@@ -53,6 +53,22 @@ def kept_default_scope() -> Iterator[None]:
         DefaultScope._instance_dict = saved
 
 
+def checkpoint_and_image(folder, variant: str, size: int) -> tuple:
+    """Files for a deploy tool run: D-FINE ``variant``'s conditioned
+    weights (``<variant>.pth``) and a synthetic ``size`` x ``size`` image
+    (``image.png``) in ``folder``. Returns their paths."""
+    import cv2
+
+    from dfine_mm.testing import conditioned_state_dict, synthetic_images
+
+    checkpoint = osp.join(str(folder), f'{variant}.pth')
+    torch.save(dict(state_dict=conditioned_state_dict(variant)), checkpoint)
+    image = osp.join(str(folder), 'image.png')
+    pixels = synthetic_images(size, size, 1)[0].permute(1, 2, 0) * 255
+    cv2.imwrite(image, pixels.numpy().astype('uint8'))
+    return checkpoint, image
+
+
 def load_tool(name: str):
     """``tools/{name}.py`` imported as a module."""
     path = osp.join(REPO_ROOT, 'tools', f'{name}.py')

@@ -6,11 +6,16 @@ import glob
 import os.path as osp
 import pickle
 
-import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import DEMO_CONFIG, REPO_ROOT, load_tool, tiny_train_options
+from helpers import (
+    DEMO_CONFIG,
+    REPO_ROOT,
+    checkpoint_and_image,
+    load_tool,
+    tiny_train_options,
+)
 
 from dfine_mm.converters.dfine import VARIANT_CONFIGS
 from dfine_mm.deploy.verify import (
@@ -18,7 +23,7 @@ from dfine_mm.deploy.verify import (
     onnxruntime_detections,
     onnxruntime_session,
 )
-from dfine_mm.testing import conditioned_state_dict, synthetic_images
+from dfine_mm.testing import synthetic_images
 
 pytest.importorskip('onnxruntime')
 pytest.importorskip('transformers')
@@ -138,11 +143,7 @@ def test_batch_size_needs_a_dynamic_export(tmp_path):
 
 def test_deploy_cfg_options(tmp_path):
     """``tools/deploy.py --cfg-options`` reach the exported graph."""
-    checkpoint = str(tmp_path / 'n.pth')
-    torch.save(dict(state_dict=conditioned_state_dict('n')), checkpoint)
-    image = str(tmp_path / 'image.png')
-    pixels = synthetic_images(64, 64, 1)[0].permute(1, 2, 0) * 255
-    cv2.imwrite(image, pixels.numpy().astype(np.uint8))
+    checkpoint, image = checkpoint_and_image(tmp_path, 'n', 64)
     config = osp.join(REPO_ROOT, 'configs', 'dfine', VARIANT_CONFIGS['n'])
     work_dir = str(tmp_path / 'onnx')
     argv = [STATIC, config, checkpoint, image, '--work-dir', work_dir]

@@ -4,11 +4,9 @@ the same layout; DEIM's SiLU decoder is what differs from D-FINE)."""
 
 import os.path as osp
 
-import cv2
-import numpy as np
 import pytest
 import torch
-from helpers import REPO_ROOT, load_tool
+from helpers import REPO_ROOT, checkpoint_and_image, load_tool
 
 from dfine_mm.deploy.export import load_configs, task_processor
 from dfine_mm.deploy.verify import (
@@ -17,7 +15,7 @@ from dfine_mm.deploy.verify import (
     onnxruntime_session,
     pytorch_detections,
 )
-from dfine_mm.testing import conditioned_state_dict, synthetic_images
+from dfine_mm.testing import synthetic_images
 
 pytest.importorskip('onnxruntime')
 
@@ -32,11 +30,7 @@ STATIC = osp.join(
 
 
 def test_deim_exports_and_matches_pytorch(tmp_path):
-    checkpoint = str(tmp_path / 'deim_n.pth')
-    torch.save(dict(state_dict=conditioned_state_dict('n')), checkpoint)
-    image = str(tmp_path / 'image.png')
-    pixels = synthetic_images(640, 640, 1)[0].permute(1, 2, 0) * 255
-    cv2.imwrite(image, pixels.numpy().astype(np.uint8))
+    checkpoint, image = checkpoint_and_image(tmp_path, 'n', 640)
     work_dir = str(tmp_path / 'onnx')
     deploy = load_tool('deploy')
     argv = [STATIC, CONFIG, checkpoint, image, '--work-dir', work_dir]
