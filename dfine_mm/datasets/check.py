@@ -167,10 +167,14 @@ def check_coco_dataset(
     return report
 
 
-def _innermost_dataset(cfg, split: str) -> Tuple[dict, str]:
+def innermost_dataset(cfg, split: str) -> Tuple[dict, str]:
     """The data set config of a split's dataloader, inside its wrappers
     (RepeatDataset, ClassBalancedDataset, MultiImageMixDataset ...), and
-    its key (``train_dataloader.dataset.dataset`` for a wrapped one)."""
+    its key (``train_dataloader.dataset.dataset`` for a wrapped one).
+
+    Raises:
+        ValueError: The config has no ``{split}_dataloader``.
+    """
     loader = cfg.get(f'{split}_dataloader')
     if not loader:
         raise ValueError(f'the config has no {split}_dataloader')
@@ -190,7 +194,7 @@ def dataset_files(cfg, split: str) -> Tuple[str, str, Optional[list]]:
     Raises:
         ValueError: No such dataloader, or a data set without ``ann_file``.
     """
-    dataset, _ = _innermost_dataset(cfg, split)
+    dataset, _ = innermost_dataset(cfg, split)
     if 'ann_file' not in dataset:
         raise ValueError(
             f'{split}_dataloader.dataset ({dataset.get("type")}) has no '
@@ -249,7 +253,7 @@ def check_data_paths(cfg, splits: Sequence[str]) -> None:
         for what, path in paths:
             if _is_remote(path) or osp.exists(path):
                 continue
-            dataset, key = _innermost_dataset(cfg, split)
+            dataset, key = innermost_dataset(cfg, split)
             also = f' and {split}_evaluator.ann_file=...' if evaluators else ''
             raise FileNotFoundError(
                 f'{split} data: the {what} {path} does not exist '

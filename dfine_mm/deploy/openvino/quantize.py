@@ -30,13 +30,6 @@ def require_nncf():
     return nncf
 
 
-def _unwrap(dataset_cfg):
-    """The image dataset inside mmdet's dataset wrappers."""
-    while 'dataset' in dataset_cfg and 'ann_file' not in dataset_cfg:
-        dataset_cfg = dataset_cfg['dataset']
-    return dataset_cfg
-
-
 def calibration_inputs(
     model_cfg: Any, num_images: int, split: str = 'train'
 ) -> List[np.ndarray]:
@@ -64,14 +57,14 @@ def calibration_inputs(
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
 
+    from ...datasets.check import innermost_dataset
+
     if num_images < 1:
         raise ValueError(f'num_images must be >= 1, got {num_images}')
     init_default_scope('mmdet')
-    dataset_cfg = copy.deepcopy(
-        _unwrap(model_cfg[f'{split}_dataloader']['dataset'])
-    )
+    dataset_cfg = copy.deepcopy(innermost_dataset(model_cfg, split)[0])
     dataset_cfg['pipeline'] = copy.deepcopy(
-        _unwrap(model_cfg.test_dataloader.dataset)['pipeline']
+        innermost_dataset(model_cfg, 'test')[0]['pipeline']
     )
     dataset_cfg['test_mode'] = True
     dataset = DATASETS.build(dataset_cfg)
