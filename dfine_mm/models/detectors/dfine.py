@@ -18,6 +18,7 @@ from ..utils.go_lsd import denoising_keepalive
 from ..utils.grid_anchors import grid_anchors
 from ..utils.gt_labels import check_sample_labels
 from ..utils.inference import prune_for_inference, to_channels_last
+from ..utils.query_selection import gather_rows, select_queries
 from ..utils.settings import head_settings, inject_setting
 
 Shapes = Tuple[Tuple[int, int], ...]
@@ -250,24 +251,29 @@ class DFINE(DetectionTransformer):
         """
         head = self.bbox_head
         anchors, valid = self._anchors(spatial_shapes, memory)
-        output_memory = self.enc_output(valid.to(memory.dtype) * memory)
         if memory.shape[1] < self.num_queries:
             raise ValueError(
                 f'the input gives {memory.shape[1]} feature positions '
                 f'{tuple(spatial_shapes)}, fewer than num_queries '
                 f'({self.num_queries}); use larger images or fewer queries'
             )
-        enc_logits = head.enc_cls_branch(output_memory)  # (B, S, K)
-        topk = enc_logits.max(-1).values.topk(self.num_queries, dim=1)[1]
-        topk_memory = _gather(output_memory, topk)  # (B, Q, C)
-        topk_anchors = _gather(anchors.expand(memory.shape[0], -1, -1), topk)
+        topk, topk_memory, topk_logits = select_queries(
+            valid.to(memory.dtype) * memory,
+            self.enc_output,
+            head.enc_cls_branch,
+            self.num_queries,
+            selected_rows_backward=self.training and torch.is_grad_enabled(),
+        )
+        topk_anchors = gather_rows(
+            anchors.expand(memory.shape[0], -1, -1), topk
+        )
         enc_boxes_unact = head.enc_reg_branch(topk_memory) + topk_anchors
         query = topk_memory.detach()
         reference_unact = enc_boxes_unact.detach()
         attn_mask, head_inputs = None, {}
         if self.training:
             head_inputs = dict(
-                enc_outputs_class=_gather(enc_logits, topk),
+                enc_outputs_class=topk_logits,
                 enc_outputs_coord=enc_boxes_unact.sigmoid(),
                 dn_meta=None,
             )
@@ -380,8 +386,3 @@ class DFINE(DetectionTransformer):
         prune_for_inference(self)
         if fuse_backbone:
             to_channels_last(self)
-
-
-def _gather(tensor: Tensor, index: Tensor) -> Tensor:
-    """Gather rows ``index`` (B, Q) of ``tensor`` (B, S, D) -> (B, Q, D)."""
-    return tensor.gather(1, index[..., None].expand(-1, -1, tensor.shape[-1]))
