@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from dfine_mm.models.layers.aifi import AIFIEncoder
 from dfine_mm.models.layers.conv_norm_layer import ConvNormLayer
+from dfine_mm.models.layers.grad_aware_silu import GradAwareSiLU
 from dfine_mm.models.layers.rep_ncsp_elan import RepNCSPELAN4
 from dfine_mm.models.layers.sc_down import SCDown
 
@@ -154,8 +155,8 @@ class DFineHybridEncoder(BaseModule):
         )
         # NOTE: the ELAN blocks always use SiLU (upstream never forwards
         # its ``act`` argument to them); lateral convs and SCDown have no
-        # activation.
-        silu = dict(type='SiLU', inplace=True)
+        # activation. SiLU in place for inference, not in training.
+        silu = dict(type=GradAwareSiLU)
         num_fusions = self.num_levels - 1
         self.lateral_convs = nn.ModuleList(
             ConvNormLayer(hidden_dim, hidden_dim, 1)
