@@ -258,10 +258,11 @@ class DFINE(DetectionTransformer):
                 f'({self.num_queries}); use larger images or fewer queries'
             )
         topk, topk_memory, topk_logits = select_queries(
-            valid.to(memory.dtype) * memory,
+            memory,
             self.enc_output,
             head.enc_cls_branch,
             self.num_queries,
+            valid.to(memory.dtype),
             selected_rows_backward=self.training and torch.is_grad_enabled(),
         )
         topk_anchors = gather_rows(

@@ -17,9 +17,11 @@ def select_queries(
     project: Callable[[Tensor], Tensor],
     classify: Callable[[Tensor], Tensor],
     num_queries: int,
+    valid: Tensor,
     selected_rows_backward: bool = False,
 ) -> Tuple[Tensor, Tensor, Tensor]:
-    """Project the memory, score every position and keep the top Q.
+    """Zero the invalid positions, project the memory, score every
+    position and keep the top Q.
 
     ``project`` and ``classify`` must act on each position alone (D-FINE's
     ``enc_output``, a linear layer + layer norm, and its encoder
@@ -28,15 +30,17 @@ def select_queries(
     autograd, on the Q rows kept: the gradient of the other rows is zero
     (their logits and projections feed nothing but the ranking), so the
     backward pass then costs Q / S of the full one and the full-size
-    activations are not kept for it. The values and gradients are the same
-    up to the order of floating-point sums.
+    activations are not kept for it (the mask is then applied to the kept
+    rows only). The values and gradients are the same up to the order of
+    floating-point sums.
 
     Args:
-        memory (Tensor): (B, S, C) flattened features (invalid anchor
-            positions already zeroed).
+        memory (Tensor): (B, S, C) flattened features.
         project (callable): (B, N, C) -> (B, N, C).
         classify (callable): (B, N, C) -> (B, N, K) logits.
         num_queries (int): Q <= S.
+        valid (Tensor): (1 or B, S, 1) in the memory's dtype: 1 at valid
+            positions, 0 where the anchor is invalid (the memory is zeroed).
         selected_rows_backward (bool): Recompute the Q kept rows with
             autograd (for training). Defaults to False.
 
@@ -46,13 +50,14 @@ def select_queries(
     """
     if selected_rows_backward:
         with torch.no_grad():
-            scores = classify(project(memory)).max(-1).values
+            scores = classify(project(valid * memory)).max(-1).values
         index = scores.topk(num_queries, dim=1)[1]
         # indexing, unlike gather, keeps no (B, S, C) input for its backward
         batch = torch.arange(len(memory), device=memory.device)[:, None]
-        selected = project(memory[batch, index])
+        kept = valid.expand(len(memory), -1, -1)[batch, index]
+        selected = project(kept * memory[batch, index])
         return index, selected, classify(selected)
-    projected = project(memory)
+    projected = project(valid * memory)
     logits = classify(projected)
     index = logits.max(-1).values.topk(num_queries, dim=1)[1]
     return index, gather_rows(projected, index), gather_rows(logits, index)

@@ -10,6 +10,9 @@ from dfine_mm.converters.dfine import build_variant_model
 from dfine_mm.models.utils.query_selection import gather_rows, select_queries
 
 B, S, C, K, Q = 2, 500, 32, 7, 40
+# invalid anchors: a tenth of the positions
+VALID = torch.rand(1, S, 1, generator=torch.Generator().manual_seed(3)) > 0.1
+VALID = VALID.float()
 
 
 def _parts(seed: int = 0):
@@ -37,14 +40,33 @@ def test_select_queries_matches_a_plain_top_k(selected):
     project, classify = _parts()
     memory = torch.randn(B, S, C)
     index, rows, logits = select_queries(
-        memory, project, classify, Q, selected_rows_backward=selected
+        memory, project, classify, Q, VALID, selected_rows_backward=selected
     )
-    full = project(memory)
+    full = project(VALID * memory)
     expected = classify(full).max(-1).values.topk(Q, dim=1)[1]
     assert torch.equal(index, expected)
     torch.testing.assert_close(rows, gather_rows(full, expected))
     torch.testing.assert_close(logits, gather_rows(classify(full), expected))
     assert rows.shape == (B, Q, C) and logits.shape == (B, Q, K)
+
+
+@pytest.mark.parametrize('selected', [False, True])
+def test_invalid_positions_are_zeroed_before_projection(selected):
+    classify = nn.Linear(C, K)
+    nn.init.ones_(classify.weight)
+    nn.init.zeros_(classify.bias)
+    memory = -torch.rand(B, S, C) - 0.1  # every valid position scores < 0
+    assert (VALID == 0).sum() >= Q
+    index, rows, _ = select_queries(
+        memory,
+        nn.Identity(),
+        classify,
+        Q,
+        VALID,
+        selected_rows_backward=selected,
+    )
+    assert not VALID[0, :, 0][index].any()  # the zeroed ones score 0: top
+    assert torch.equal(rows, torch.zeros_like(rows))
 
 
 def test_selected_rows_backward_gives_the_same_gradients():
@@ -56,7 +78,12 @@ def test_selected_rows_backward_gives_the_same_gradients():
         )
         memory.requires_grad_(True)
         _, rows, logits = select_queries(
-            memory, project, classify, Q, selected_rows_backward=selected
+            memory,
+            project,
+            classify,
+            Q,
+            VALID,
+            selected_rows_backward=selected,
         )
         (rows.square().sum() + logits.sigmoid().sum()).backward()
         grads.append(
@@ -78,7 +105,12 @@ def test_selected_rows_backward_saves_no_full_size_activation(
     memory = torch.randn(B, S, C, requires_grad=True)
     _, sizes = _saved_numels(
         lambda: select_queries(
-            memory, project, classify, Q, selected_rows_backward=selected
+            memory,
+            project,
+            classify,
+            Q,
+            VALID,
+            selected_rows_backward=selected,
         )
     )
     assert max(sizes) == largest
