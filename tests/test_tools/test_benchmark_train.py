@@ -1,6 +1,6 @@
-"""benchmark_train.py --profile (dfine_mm's training step by section) and
---paired (both steps in one process): tiny D-FINE-N steps; the shares and
-the bookkeeping, not the timings."""
+"""benchmark_train.py --profile (dfine_mm's training step by section),
+--paired (both steps in one process) and --ops (the top operators): tiny
+D-FINE-N steps; the shares and the bookkeeping, not the timings."""
 
 import pytest
 from helpers import REPO_ROOT, load_script
@@ -46,12 +46,38 @@ def test_paired_steps_take_turns_in_one_process():
         assert result['memory'] != result['memory']  # NaN: not measured
 
 
+def test_ops_lists_the_steps_top_operators():
+    tool = load_script('tools/analysis_tools/benchmark_train.py')
+    config = f'{REPO_ROOT}/configs/dfine/dfine-n_hgnetv2-b0_4xb32-160e_coco.py'
+    results = tool.main([config, '--ops', '4', '--batch', '1', '--size',
+                         '320', '--runs', '1', '--warmup', '1'])  # fmt: skip
+    table = results['dfine_mm']
+    assert len(table['ops']) == 4
+    names = [name for name, _, _ in table['ops']]
+    assert 'aten::convolution_backward' in names  # the step's backward ran
+    assert sum(ms for _, ms, _ in table['ops']) < table['self_ms']
+
+
+def test_ops_with_a_reference_profiles_both_in_one_process():
+    tool = load_script('tools/analysis_tools/benchmark_train.py')
+    config = f'{REPO_ROOT}/configs/dfine/dfine-n_hgnetv2-b0_4xb32-160e_coco.py'
+    results = tool.main([config, '--compare-transformers', '--ops', '3',
+                         '--batch', '1', '--size', '320', '--runs', '2',
+                         '--warmup', '1'])  # fmt: skip
+    assert list(results) == ['dfine_mm', 'transformers']  # one worker
+    assert results['dfine_mm']['channels_last'] is False
+    for table in results.values():
+        assert len(table['ops']) == 3 and table['self_ms'] > 0
+        assert all(name.startswith('aten::') for name, _, _ in table['ops'])
+
+
 @pytest.mark.parametrize(
     'extra, message',
     [(['--paired'], 'add --compare-transformers'),
      (['--paired', '--compare-transformers', '--profile'],
       'cannot be combined'),
-     (['--profile', '--compile'], 'cannot time compiled parts')],
+     (['--profile', '--compile'], 'cannot time compiled parts'),
+     (['--ops', '5', '--profile'], '--ops and --profile cannot')],
 )  # fmt: skip
 def test_refusals(extra, message, capsys):
     tool = load_script('tools/analysis_tools/benchmark_train.py')

@@ -40,6 +40,11 @@ in channels-last memory format (``DFineChannelsLastHook``, as in training);
 (``--warmup`` untimed rounds, then ``--runs`` rounds), and reports the median
 of the rounds' time ratios: a slow spell of a noisy machine hits both sides
 of a round alike. The two models share the process, so no memory is measured.
+``--ops N`` replaces the timing by torch.profiler runs of ``--runs`` steps
+and lists the top N ATen operators by self time per step (host time on the
+CPU, kernel time on CUDA), with each implementation's total; with a
+reference both steps run in one process taking turns (as ``--paired``; each
+step profiled on its own), and the ratio of the totals is printed.
 """
 
 import argparse
@@ -92,6 +97,11 @@ def parse_args(argv=None):
         help='both steps in one process, taking turns step by step; the '
         "time ratio is the median of the rounds' ratios (no memory)",
     )  # fmt: skip
+    parser.add_argument(
+        '--ops', type=int, default=0, metavar='N',
+        help='instead of timing: the top N operators of each step by self '
+        'time (torch.profiler over --runs steps)',
+    )  # fmt: skip
     parser.add_argument(  # internal: measure one implementation (or both)
         '--worker', help=argparse.SUPPRESS,
         choices=('dfine_mm', 'transformers', 'official', 'paired'),
@@ -105,9 +115,15 @@ def parse_args(argv=None):
         )
     if args.profile and args.compile:  # its timers wrap the parts' forward
         parser.error('--profile cannot time compiled parts: drop --compile')
+    if args.ops and args.profile:
+        parser.error('--ops and --profile cannot be combined: the '
+                     "profiled step's timers would show among the "
+                     'operators')  # fmt: skip
     if args.paired and args.profile:
         parser.error('--paired and --profile cannot be combined: profile '
                      "dfine_mm's step on its own")  # fmt: skip
+    if args.ops and (args.compare_transformers or args.compare_official):
+        args.paired = True  # both steps in one process, taking turns
     return args
 
 
@@ -278,6 +294,13 @@ def measure(args, which):
     step = step_fn(args, which)
     layout = getattr(step, 'channels_last', None)  # dfine_mm's only
     step = synced(step, args.device)
+    if args.ops:
+        from dfine_mm.testing.op_profile import op_table
+
+        for _ in range(args.warmup):
+            step()
+        table = op_table(step, args.runs, args.ops, args.device)
+        return dict(table, channels_last=layout)
     cuda = args.device.startswith('cuda')
     times = []
     memory = CudaPeakMemoryGrowth(args.device) if cuda else PeakMemoryGrowth()
@@ -304,6 +327,16 @@ def measure_paired(args):
     steps = {'dfine_mm': synced(ours, args.device),
              reference: synced(step_fn(args, reference, built=built),
                                 args.device)}  # fmt: skip
+    if args.ops:
+        from dfine_mm.testing.op_profile import alternating_op_tables
+
+        for _ in range(args.warmup):
+            for step in steps.values():
+                step()
+        result = alternating_op_tables(steps, args.runs, args.ops,
+                                       args.device)  # fmt: skip
+        result['dfine_mm']['channels_last'] = ours.channels_last
+        return result
     times = alternating_times(steps, args.warmup, args.runs, inference=False)
     result = {name: dict(time=ms / 1000, memory=float('nan'))
               for name, ms in medians(times).items()}  # fmt: skip
@@ -322,7 +355,7 @@ def run_worker(args, which):
         command += ['--compare-official', args.compare_official]
     elif args.compare_transformers:
         command += ['--compare-transformers']
-    command += ['--worker', which]
+    command += ['--worker', which, '--ops', str(args.ops)]
     command += [f'--{f.replace("_", "-")}'
                 for f in ('profile', 'amp', 'channels_last', 'compile')
                 if getattr(args, f)]  # fmt: skip
@@ -342,6 +375,8 @@ def main(argv=None):
         return None
     from mmengine.logging import print_log
 
+    from dfine_mm.testing.train_report import report_lines
+
     reference = ('transformers' if args.compare_transformers else
                  'official' if args.compare_official else None)  # fmt: skip
     if args.paired:
@@ -349,47 +384,7 @@ def main(argv=None):
     else:
         names = ['dfine_mm'] + ([reference] if reference else [])
         results = {name: run_worker(args, name) for name in names}
-    lines = [
-        f'{os.path.basename(args.config)}: training step (forward + loss + '
-        f'backward), batch {args.batch}, {args.size}x{args.size}, '
-        f'{args.device}{" amp" if args.amp else ""}'
-        f'{", dfine_mm channels-last" if args.channels_last else ""}'
-        f'{", dfine_mm compiled" if args.compile else ""}, '
-        f'{args.threads} threads, median of {args.runs}'
-    ]
-    for name, result in results.items():
-        if name == 'paired':
-            continue
-        if 'shares' in result:
-            lines.append(
-                f'  {name:13s} {result["time"] * 1000:8.0f} ms per step, '
-                'with the optimizer step (profiled), shares:'
-            )
-            lines += [
-                f'    {section:10s} {share * 100:5.1f}%'
-                for section, share in result['shares'].items()
-            ]
-            continue
-        memory = ('(not measured: --paired)' if args.paired else
-                  f'+{result["memory"]:7.0f} MiB')  # fmt: skip
-        lines.append(
-            f'  {name:13s} {result["time"] * 1000:8.0f} ms   peak memory '
-            f'{memory}'
-        )
-    if args.paired:
-        ratios = ', '.join(f'{r:.2f}' for r in results['paired']['ratios'])
-        lines.append(
-            f'  ratio (dfine_mm / {reference}): time '
-            f"{results['paired']['ratio']:.2f}x, the median of the rounds' "
-            f'ratios ({ratios})'
-        )
-    elif reference and not args.profile:
-        ours, theirs = results['dfine_mm'], results[reference]
-        lines.append(
-            f'  ratio (dfine_mm / {reference}): time '
-            f'{ours["time"] / theirs["time"]:.2f}x, memory '
-            f'{ours["memory"] / theirs["memory"]:.2f}x'
-        )
+    lines = report_lines(args, results, reference)
     print_log('\n'.join(lines), logger='current')
     return results
 

@@ -1,0 +1,62 @@
+"""benchmark_train.py's report, from made-up results."""
+
+from helpers import load_script
+
+from dfine_mm.testing.train_report import report_lines
+
+
+def _args(*extra):
+    tool = load_script('tools/analysis_tools/benchmark_train.py')
+    return tool.parse_args(['configs/x.py', '--compare-transformers', *extra])
+
+
+def test_timing_report_with_the_ratios():
+    results = {
+        'dfine_mm': dict(time=1.5, memory=900.0),
+        'transformers': dict(time=2.0, memory=1000.0),
+    }
+    lines = report_lines(_args(), results, 'transformers')
+    assert lines[0].startswith('x.py: training step')
+    assert lines[0].endswith('2 threads, median of 5')
+    assert lines[1].split() == ['dfine_mm', '1500', 'ms', 'peak', 'memory',
+                                '+', '900', 'MiB']  # fmt: skip
+    assert lines[-1].endswith('time 0.75x, memory 0.90x')
+
+
+def test_paired_report():
+    results = {
+        'dfine_mm': dict(time=1.0, memory=float('nan')),
+        'transformers': dict(time=1.25, memory=float('nan')),
+        'paired': dict(ratios=[0.8, 0.7, 0.9], ratio=0.8),
+    }
+    lines = report_lines(_args('--paired'), results, 'transformers')
+    assert '(not measured: --paired)' in lines[1]
+    assert lines[-1].endswith(
+        "time 0.80x, the median of the rounds' ratios (0.80, 0.70, 0.90)"
+    )
+
+
+def test_operator_report():
+    results = {
+        'dfine_mm': dict(self_ms=300.0, ops=[['aten::mm', 120.0, 4.0]]),
+        'transformers': dict(self_ms=400.0, ops=[['aten::mm', 150.0, 5.0]]),
+    }
+    args = _args('--ops', '1')
+    assert args.paired  # with a reference: in one process, taking turns
+    lines = report_lines(args, results, 'transformers')
+    assert lines[0].endswith(
+        'top 1 operators by self time, mean of 5 steps taking turns'
+    )
+    assert lines[1].split()[:2] == ['dfine_mm', '300']
+    assert lines[2].split() == ['aten::mm', '120.0', 'ms', '4.0', 'calls']
+    assert lines[-1].endswith('self time 0.75x')
+
+
+def test_profile_report_has_no_ratio():
+    results = {
+        'dfine_mm': dict(time=2.0, shares=dict(backbone=0.25, backward=0.75))
+    }
+    lines = report_lines(_args('--profile'), results, None)
+    assert lines[1].split()[:2] == ['dfine_mm', '2000']
+    assert lines[2].split() == ['backbone', '25.0%']
+    assert len(lines) == 4
