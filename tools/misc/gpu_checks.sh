@@ -114,6 +114,10 @@ run_checks() {
             --deploy --compare-official "$official" --device cuda --fp16 \
             --threads 8 --runs 50 --warmup 10
     done
+    say "operators by device time, S vs the original, taking turns"
+    check "$PYTHON" tools/analysis_tools/benchmark_train.py "${configs[0]}" \
+        --compare-official "$official" --device cuda --amp --batch 8 \
+        --threads 8 --runs 5 --warmup 3 --ops 15
     # last: its first step compiles (minutes), the checks above come first
     say "dfine_mm's backbone and neck compiled: ${configs[0]}"
     check "$PYTHON" tools/analysis_tools/benchmark_train.py "${configs[0]}" \
