@@ -35,7 +35,7 @@ class TensorForward(torch.nn.Module):
 
 
 def count(
-    config: str, shape: Sequence[int] = (640, 640), fuse_backbone=False
+    config: str, shape: Sequence[int] = (640, 640), fuse_backbone: bool = False
 ) -> Tuple[int, int]:
     """(parameters, multiply-adds) of ``config``'s model in deploy mode on
     one image of ``shape`` (H, W)."""
