@@ -86,43 +86,56 @@ assert torch.cuda.is_available(), "no CUDA device visible"
 print("stack:", torch.__version__, torch.cuda.get_device_name(0))'
 }
 
-# one check: its failure is logged and the next check still runs (each
-# minute of a lent GPU counts)
-check() { "$@" || say "FAILED (exit $?): $*"; }
+# seconds the whole run may take: the device tool's command limit (600 s)
+# less a margin, so that the log is complete when the run returns
+BUDGET_S=${GPU_CHECKS_BUDGET_S:-570}
 
+# one check, CAP seconds at most (less where the budget has less left):
+# its failure or time-out is logged and the next check still runs (each
+# minute of a lent GPU counts); `timeout` signals the whole process group,
+# the benchmark's worker processes too
+check() {
+    local cap=$1 left
+    shift
+    left=$((BUDGET_S - SECONDS))
+    if ((left < 40)); then
+        say "SKIPPED (${left} s of the budget left): $*"
+        return 0
+    fi
+    ((cap > left - 15)) && cap=$((left - 15))
+    say "[$SECONDS s] $* (at most $cap s)"
+    timeout -k 5 "$cap" "$@" || say "FAILED or timed out (exit $?): $*"
+}
+
+# the checks in the order of what the issue asks first: the training step
+# against the original (S, L), the fp16 latency, where S's time goes, then
+# channels-last, the step profile and S compiled (its first step compiles)
 run_checks() {
     local official=$GPU_DIR/D-FINE
-    local configs=(configs/dfine/dfine-s_hgnetv2-b0_4xb8-132e_coco.py
-                   configs/dfine/dfine-l_hgnetv2-b4_4xb8-80e_coco.py)
-    check nvidia-smi --query-gpu=name,driver_version,memory.total \
+    local s=configs/dfine/dfine-s_hgnetv2-b0_4xb8-132e_coco.py
+    local l=configs/dfine/dfine-l_hgnetv2-b4_4xb8-80e_coco.py
+    local train=("$PYTHON" tools/analysis_tools/benchmark_train.py)
+    local latency=("$PYTHON" tools/analysis_tools/benchmark_latency.py)
+    local gpu=(--device cuda --threads 8)
+    local vs=(--compare-official "$official" "${gpu[@]}" --amp --batch 8)
+    check 20 nvidia-smi --query-gpu=name,driver_version,memory.total \
         --format=csv
-    for config in "${configs[@]}"; do
-        say "training step vs the original: $config"
-        check "$PYTHON" tools/analysis_tools/benchmark_train.py "$config" \
-            --compare-official "$official" --device cuda --amp --batch 8 \
-            --threads 8 --runs 10 --warmup 3
-        say "the same, dfine_mm channels-last: $config"
-        check "$PYTHON" tools/analysis_tools/benchmark_train.py "$config" \
-            --compare-official "$official" --device cuda --amp --batch 8 \
-            --threads 8 --runs 10 --warmup 3 --channels-last
-        say "profile: $config"
-        check "$PYTHON" tools/analysis_tools/benchmark_train.py "$config" \
-            --profile --device cuda --amp --batch 8 --threads 8 --runs 5 \
-            --warmup 2
-        say "fp16 latency vs the original: $config"
-        check "$PYTHON" tools/analysis_tools/benchmark_latency.py "$config" \
-            --deploy --compare-official "$official" --device cuda --fp16 \
-            --threads 8 --runs 50 --warmup 10
+    check 120 "${train[@]}" "$s" "${vs[@]}" --runs 10 --warmup 3
+    check 150 "${train[@]}" "$l" "${vs[@]}" --runs 10 --warmup 3
+    for config in "$s" "$l"; do
+        check 60 "${latency[@]}" "$config" --deploy --compare-official \
+            "$official" "${gpu[@]}" --fp16 --runs 50 --warmup 10
     done
-    say "operators by device time, S vs the original, taking turns"
-    check "$PYTHON" tools/analysis_tools/benchmark_train.py "${configs[0]}" \
-        --compare-official "$official" --device cuda --amp --batch 8 \
-        --threads 8 --runs 5 --warmup 3 --ops 15
-    # last: its first step compiles (minutes), the checks above come first
-    say "dfine_mm's backbone and neck compiled: ${configs[0]}"
-    check "$PYTHON" tools/analysis_tools/benchmark_train.py "${configs[0]}" \
-        --compare-official "$official" --device cuda --amp --batch 8 \
-        --threads 8 --runs 10 --warmup 3 --compile
+    check 90 "${train[@]}" "$s" "${vs[@]}" --runs 5 --warmup 3 --ops 15
+    check 60 "${train[@]}" "$s" --profile "${gpu[@]}" --amp --batch 8 \
+        --runs 5 --warmup 2
+    for config in "$s" "$l"; do
+        check 120 "${train[@]}" "$config" "${vs[@]}" --runs 10 --warmup 3 \
+            --channels-last
+    done
+    check 60 "${train[@]}" "$l" --profile "${gpu[@]}" --amp --batch 8 \
+        --runs 5 --warmup 2
+    check 300 "${train[@]}" "$s" "${vs[@]}" --runs 10 --warmup 3 --compile
 }
 
 case "${1:-}" in
@@ -132,7 +145,9 @@ case "${1:-}" in
 'tools/misc/gpu_checks.sh prepare' here and carry .gpu"
         out=${OUT:-work_dirs/gpu_checks}
         mkdir -p "$out"
-        { install_stack; run_checks; } 2>&1 | tee "$out/gpu_checks.log"
+        export PYTHONUNBUFFERED=1  # the log holds what ran before a kill
+        { install_stack; run_checks; say "done at $SECONDS s"; } 2>&1 \
+            | tee "$out/gpu_checks.log"
         ;;
     *) die "usage: tools/misc/gpu_checks.sh prepare|run" ;;
 esac
