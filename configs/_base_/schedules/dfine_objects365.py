@@ -4,6 +4,9 @@
 _base_ = './dfine_recipe.py'
 
 custom_hooks = [
+    # backbone and neck convolutions in channels-last format: 0.84x of
+    # the S step on a GPU (docs/benchmarks.md)
+    dict(type='DFineChannelsLastHook'),
     dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-4,
          gamma=1000, update_buffers=True, priority=49),
     dict(type='DFineInvalidLossHook'),

@@ -20,6 +20,9 @@ train_cfg = dict(
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 custom_hooks = [
+    # backbone and neck convolutions in channels-last format: 0.84x of
+    # the S step on a GPU (docs/benchmarks.md)
+    dict(type='DFineChannelsLastHook'),
     dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-4,
          gamma=1000, update_buffers=True, priority=49),
     # switches to the config's train_pipeline_stage2 at its stop_epoch

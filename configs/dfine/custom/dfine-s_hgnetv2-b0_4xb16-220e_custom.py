@@ -50,6 +50,9 @@ train_cfg = dict(max_epochs=max_epochs)
 # load_from = 'dfine_s_obj365.pth'  # any format; heads matched by class name
 custom_hooks = [
     dict(type='DFineClassRemapHook'),
+    # backbone and neck convolutions in channels-last format: 0.84x of
+    # the S step on a GPU (docs/benchmarks.md)
+    dict(type='DFineChannelsLastHook'),
     dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-4,
          gamma=1000, update_buffers=True, priority=49),
     # stop_epoch above ends the strong augmentation and the multi-scale
