@@ -32,3 +32,32 @@ def test_run_without_prepared_files_says_what_to_do(tmp_path):
     assert result.returncode == 1
     assert "run 'tools/misc/gpu_checks.sh prepare' here" in result.stderr
     assert not (tmp_path / 'gpu_checks.log').exists()
+
+
+def _checks(commands, budget):
+    """Run ``check`` lines of the sourced script with a budget (s)."""
+    script = f'source {SCRIPT}; BUDGET_S={budget}; {commands}'
+    return subprocess.run(
+        ['bash', '-c', script], cwd=REPO_ROOT, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_a_check_is_stopped_at_its_cap_with_its_children(tmp_path):
+    """A check that outlives its cap is killed, the worker processes it
+    started too (the whole process group), and the next check runs."""
+    marker = tmp_path / 'child_finished'
+    child = f'(sleep 3; touch {marker}) & sleep 20'
+    result = _checks(f"check 1 bash -c '{child}'; check 5 echo next", 100)
+    assert result.returncode == 0, result.stderr
+    assert 'FAILED or timed out (exit 124)' in result.stdout
+    assert 'next' in result.stdout.splitlines()[-1]
+    subprocess.run(['sleep', '4'])
+    assert not marker.exists()
+
+
+def test_a_check_without_budget_left_is_skipped():
+    result = _checks('check 5 echo ran', 30)
+    assert result.returncode == 0, result.stderr
+    skipped = '[gpu_checks] SKIPPED (30 s of the budget left): echo ran'
+    assert result.stdout.splitlines() == [skipped]

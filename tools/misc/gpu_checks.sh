@@ -143,16 +143,19 @@ run_checks() {
     check 300 "${train[@]}" "$s" "${vs[@]}" --runs 10 --warmup 3 --compile
 }
 
-case "${1:-}" in
-    prepare) prepare ;;
-    run)
-        [ -d "$GPU_DIR/wheels" ] || die "$GPU_DIR is missing: run \
-'tools/misc/gpu_checks.sh prepare' here and carry .gpu"
-        out=${OUT:-work_dirs/gpu_checks}
-        mkdir -p "$out"
-        export PYTHONUNBUFFERED=1  # the log holds what ran before a kill
-        { install_stack; run_checks; say "done at $SECONDS s"; } 2>&1 \
-            | tee "$out/gpu_checks.log"
-        ;;
-    *) die "usage: tools/misc/gpu_checks.sh prepare|run" ;;
-esac
+# executed, not sourced (a test sources it to call check)
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    case "${1:-}" in
+        prepare) prepare ;;
+        run)
+            [ -d "$GPU_DIR/wheels" ] || die "$GPU_DIR is missing:" \
+                "run 'tools/misc/gpu_checks.sh prepare' here and carry .gpu"
+            out=${OUT:-work_dirs/gpu_checks}
+            mkdir -p "$out"
+            export PYTHONUNBUFFERED=1  # the log holds what ran before a kill
+            { install_stack; run_checks; say "done at $SECONDS s"; } 2>&1 \
+                | tee "$out/gpu_checks.log"
+            ;;
+        *) die "usage: tools/misc/gpu_checks.sh prepare|run" ;;
+    esac
+fi
