@@ -9,7 +9,7 @@ from mmdet.structures import OptSampleList
 from torch import Tensor, nn
 
 from ..layers.fdr_dino_decoder import FDRDinoTransformerDecoder
-from ..utils.query_selection import gather_rows
+from ..utils.query_selection import gather_rows, index_rows
 from .fdr_detector_mixin import FDRDetectorMixin
 
 
@@ -87,9 +87,8 @@ class FDRDINO(FDRDetectorMixin, DINO):
         index = logits.max(-1).values.topk(self.num_queries, dim=1)[1]
         anchors = gather_rows(anchors, index)
         if self.training:  # the kept rows again, with autograd
-            batch = torch.arange(len(memory), device=memory.device)[:, None]
             valid = torch.isfinite(anchors).all(-1, keepdim=True)
-            rows = memory[batch, index].masked_fill(~valid, 0.0)
+            rows = index_rows(memory, index).masked_fill(~valid, 0.0)
             selected = self.memory_trans_norm(self.memory_trans_fc(rows))
             topk_score = classify(selected)
         else:

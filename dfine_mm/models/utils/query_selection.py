@@ -12,6 +12,15 @@ def gather_rows(tensor: Tensor, index: Tensor) -> Tensor:
     return tensor.gather(1, index[..., None].expand(-1, -1, tensor.shape[-1]))
 
 
+def index_rows(tensor: Tensor, index: Tensor) -> Tensor:
+    """Rows ``index`` (B, Q) of ``tensor`` (B, S, D) -> (B, Q, D), as
+    :func:`gather_rows` but by indexing: its backward pass keeps only the
+    index, not the (B, S, D) input, so rows recomputed with autograd cost
+    Q / S of the full activation."""
+    batch = torch.arange(len(tensor), device=tensor.device)[:, None]
+    return tensor[batch, index]
+
+
 def select_queries(
     memory: Tensor,
     project: Callable[[Tensor], Tensor],
@@ -52,10 +61,8 @@ def select_queries(
         with torch.no_grad():
             scores = classify(project(valid * memory)).max(-1).values
         index = scores.topk(num_queries, dim=1)[1]
-        # indexing, unlike gather, keeps no (B, S, C) input for its backward
-        batch = torch.arange(len(memory), device=memory.device)[:, None]
-        kept = valid.expand(len(memory), -1, -1)[batch, index]
-        selected = project(kept * memory[batch, index])
+        kept = index_rows(valid.expand(len(memory), -1, -1), index)
+        selected = project(kept * index_rows(memory, index))
         return index, selected, classify(selected)
     projected = project(valid * memory)
     logits = classify(projected)

@@ -7,7 +7,11 @@ import torch
 from torch import nn
 
 from dfine_mm.converters.dfine import build_variant_model
-from dfine_mm.models.utils.query_selection import gather_rows, select_queries
+from dfine_mm.models.utils.query_selection import (
+    gather_rows,
+    index_rows,
+    select_queries,
+)
 
 B, S, C, K, Q = 2, 500, 32, 7, 40
 # invalid anchors: a tenth of the positions
@@ -33,6 +37,12 @@ def _saved_numels(fn):
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         result = fn()
     return result, sizes
+
+
+def test_index_rows_takes_the_rows_gather_takes():
+    tensor = torch.randn(B, S, C)
+    index = torch.randint(0, S, (B, Q))
+    assert torch.equal(index_rows(tensor, index), gather_rows(tensor, index))
 
 
 @pytest.mark.parametrize('selected', [False, True])
