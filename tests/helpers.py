@@ -8,9 +8,10 @@ import copy
 import importlib.util
 import logging
 import os.path as osp
-from typing import Iterator
+from typing import Iterator, List
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STATE_DICT_KEYS = osp.join(REPO_ROOT, 'tests', 'data', 'state_dict_keys')
@@ -257,3 +258,19 @@ def layout_state_dict(name: str) -> dict:
         else:
             state_dict[key] = torch.ones(shape, dtype=LAYOUT_DTYPES[dtype])
     return state_dict
+
+
+class NormGradFormats(TorchDispatchMode):
+    """Records, for each batch-norm backward run under it, whether its
+    incoming gradient is dense in channels-last format (``dense``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dense: List[bool] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten.native_batch_norm_backward.default:
+            grad = args[0]
+            channels_last = torch.channels_last
+            self.dense.append(grad.is_contiguous(memory_format=channels_last))
+        return func(*args, **(kwargs or {}))

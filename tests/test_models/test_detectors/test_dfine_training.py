@@ -4,7 +4,8 @@ import math
 
 import pytest
 import torch
-from helpers import det_samples
+from helpers import NormGradFormats, det_samples
+from torch import nn
 
 from dfine_mm.converters.dfine import build_variant_model
 
@@ -89,7 +90,8 @@ def test_too_few_positions_for_the_queries(model):
 
 
 def test_channels_last_training_gives_the_same_losses(model):
-    """``DFineChannelsLastHook`` changes the memory format only; the old
+    """``DFineChannelsLastHook`` changes the memory format only, and every
+    batch norm's backward gets a dense channels-last gradient; the old
     model argument is an error that names the hook."""
     from types import SimpleNamespace
 
@@ -122,6 +124,10 @@ def test_channels_last_training_gives_the_same_losses(model):
     assert losses.keys() == expected.keys()
     for key, value in expected.items():
         assert torch.allclose(losses[key], value, rtol=1e-4, atol=1e-5), key
+    with NormGradFormats() as formats:
+        sum(losses.values()).backward()
+    norms = [m for m in fast.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(formats.dense) == len(norms) and all(formats.dense)
     with pytest.raises(ValueError, match=r"no \['encoder'\]"):
         hook = DFineChannelsLastHook(parts=('backbone', 'encoder'))
         hook.before_run(runner)

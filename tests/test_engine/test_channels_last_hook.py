@@ -1,0 +1,133 @@
+"""DFineChannelsLastHook: the batch norms' backward on dense gradients."""
+
+import copy
+from types import SimpleNamespace
+from typing import List, Tuple
+
+import pytest
+import torch
+from helpers import NormGradFormats
+from torch import Tensor, nn
+
+from dfine_mm.engine.hooks import DFineChannelsLastHook
+
+
+def conv_bn(channels_in: int, channels_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(channels_in, channels_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(channels_out),
+    )
+
+
+class Neck(nn.Module):
+    """Two conv + norm branches concatenated and split again, as the
+    hybrid encoder's blocks do: each norm's gradient is a channel slice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.left, self.right = conv_bn(8, 8), conv_bn(8, 8)
+        self.fuse = conv_bn(16, 16)
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        joined = torch.cat([self.left(x), torch.relu(self.right(x))], 1)
+        fused = self.fuse(joined)
+        return joined, fused
+
+
+class Toy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = conv_bn(3, 8)
+        self.neck = Neck()
+
+    def loss(self, images: Tensor) -> Tensor:
+        joined, fused = self.neck(self.backbone(images))
+        # a transposed, channels-first consumer, as the decoder's values
+        values = fused.reshape(2, 4, -1).transpose(1, 2)
+        return (joined[:, :4] ** 2).sum() + (values**3).mean()
+
+
+def step(model: nn.Module, images: Tensor) -> Tuple[List[bool], dict]:
+    model.zero_grad(set_to_none=True)
+    with NormGradFormats() as formats:
+        model.loss(images).backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    return formats.dense, grads
+
+
+@pytest.fixture
+def toy_and_images():
+    """In float64: the batch norms' gradients nearly cancel, so float32
+    rounding (which the memory format changes) would hide a wrong
+    gradient."""
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, 16, 16, dtype=torch.float64)
+    return Toy().train().double(), images
+
+
+def test_norms_get_dense_channels_last_gradients(toy_and_images):
+    """With the hook every batch-norm backward runs on a dense
+    channels-last gradient, and the gradients are those of the plain
+    model; converting the parameters alone leaves sliced and
+    channels-first gradients."""
+    from dfine_mm.models.utils.inference import to_channels_last
+
+    toy, images = toy_and_images
+    _, expected = step(copy.deepcopy(toy), images)
+    converted = to_channels_last(copy.deepcopy(toy))
+    dense, grads = step(converted, images)
+    assert not all(dense)  # the case the hook is for
+    hooked = copy.deepcopy(toy)
+    hook = DFineChannelsLastHook()
+    hook.before_run(SimpleNamespace(model=hooked))
+    dense, grads = step(hooked, images)
+    assert len(dense) == 4 and all(dense)
+    for name, grad in expected.items():
+        scale = grad.abs().max()
+        assert (grads[name] - grad).abs().max() <= 1e-9 * scale, name
+    hook.after_run(SimpleNamespace(model=hooked))
+    assert not any(m._forward_hooks for m in hooked.modules())
+    dense, _ = step(hooked, images)
+    assert not all(dense)
+
+
+def test_a_wrapped_model_gets_the_gradient_hooks_too(toy_and_images):
+    """The wrapped way (parameters keep their format, convolutions get
+    channels-last inputs) also gives its norms dense gradients; a second
+    run adds no second set of hooks."""
+    from mmengine.model import MMDistributedDataParallel
+    from mmengine.model.wrappers import is_model_wrapper
+
+    toy, images = toy_and_images
+
+    class Wrapped(MMDistributedDataParallel):
+        def __init__(self, module: nn.Module) -> None:  # no process group
+            nn.Module.__init__(self)
+            self.module = module
+
+    wrapped = Wrapped(toy)
+    assert is_model_wrapper(wrapped)
+    hook = DFineChannelsLastHook()
+    hook.before_run(SimpleNamespace(model=wrapped))
+    count = len(hook._handles)
+    hook.before_run(SimpleNamespace(model=wrapped))
+    assert len(hook._handles) == count == 2 + 4 + 4  # parts, norms, convs
+    assert toy.neck.fuse[0].weight.is_contiguous()  # format kept
+    dense, _ = step(toy, images)
+    assert len(dense) == 4 and all(dense)
+
+
+def test_compiled_parts_train_with_the_hook(toy_and_images):
+    """With the hook and the neck compiled (``DFineCompileHook``'s way,
+    where the gradient hooks step aside) the step's gradients are the
+    plain model's."""
+    toy, images = toy_and_images
+    _, expected = step(copy.deepcopy(toy), images)
+    hook = DFineChannelsLastHook()
+    hook.before_run(SimpleNamespace(model=toy))
+    toy.neck.compile(backend='aot_eager', fullgraph=True)
+    toy.zero_grad(set_to_none=True)
+    toy.loss(images).backward()
+    for name, param in toy.named_parameters():
+        scale = expected[name].abs().max()
+        assert (param.grad - expected[name]).abs().max() <= 1e-9 * scale
