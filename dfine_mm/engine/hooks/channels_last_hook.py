@@ -43,7 +43,7 @@ def _grads_in_output_format(module: nn.Module, args: Tuple, output: Any):
     output's own memory format.
 
     A gradient that is a channel slice of a larger one (what ``torch.cat``
-    and ``chunk`` give their inputs in the backward pass), or a
+    and ``split`` give their inputs in the backward pass), or a
     channels-first gradient of a channels-last tensor, sends PyTorch's CPU
     batch-norm backward down its strided path: 10-20x slower than on dense
     channels-last tensors (D-FINE-S: about 40 ms of a training step).
