@@ -61,3 +61,48 @@ def test_a_check_without_budget_left_is_skipped():
     assert result.returncode == 0, result.stderr
     skipped = '[gpu_checks] SKIPPED (30 s of the budget left): echo ran'
     assert result.stdout.splitlines() == [skipped]
+
+
+def test_a_misspelt_check_is_refused_before_anything_runs(tmp_path):
+    (tmp_path / 'gpu' / 'wheels').mkdir(parents=True)
+    result = run(
+        'run', 'versus-s', 'versus_l', GPU_DIR=str(tmp_path / 'gpu'),
+        OUT=str(tmp_path / 'out'),
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "no check named 'versus_l'; the checks: gpu versus-s" in (
+        result.stderr
+    )
+    assert not (tmp_path / 'out').exists()  # nothing installed or run
+
+
+def test_named_checks_run_in_the_given_order():
+    """With ``echo`` for Python each check prints its command line."""
+    result = _checks(
+        'PYTHON=echo; run_checks channels-last-compile-s versus-l', 1000
+    )
+    assert result.returncode == 0, result.stderr
+    ran = [line for line in result.stdout.splitlines()
+           if not line.startswith('[gpu_checks]')]  # fmt: skip
+    assert len(ran) == 2
+    assert ran[0].startswith('tools/analysis_tools/benchmark_train.py '
+                             'configs/dfine/dfine-s_')  # fmt: skip
+    assert ran[0].endswith('--runs 10 --warmup 3 --channels-last --compile')
+    assert '--compare-official .gpu/D-FINE --device cuda' in ran[0]
+    assert ran[1].startswith('tools/analysis_tools/benchmark_train.py '
+                             'configs/dfine/dfine-l_')  # fmt: skip
+    assert '--channels-last' not in ran[1]
+
+
+def test_without_names_every_check_runs_once():
+    """Each check once (``check`` replaced by one printing its line)."""
+    result = _checks('check() { echo "$*"; }; run_checks', 1000)
+    assert result.returncode == 0, result.stderr
+    with open(SCRIPT) as f:
+        source = f.read()
+    names = source.split('CHECKS=(', 1)[1].split(')')[0].split()
+    assert len(names) == 12
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(names)
+    assert lines[0].startswith('20 nvidia-smi')
+    assert len(set(lines)) == len(lines)

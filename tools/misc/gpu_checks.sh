@@ -7,6 +7,7 @@
 #
 #   tools/misc/gpu_checks.sh prepare   # here, with PyPI reachable
 #   tools/misc/gpu_checks.sh run       # on the GPU machine, repository root
+#   tools/misc/gpu_checks.sh run versus-s compile-s   # named checks only
 #
 # `prepare` fills .gpu/ (in .gitignore): wheels of the OpenMMLab stack for
 # the GPU machine's Python (GPU_PYTHON_VERSION, default 3.12) that its
@@ -112,10 +113,17 @@ check() {
     timeout -k 5 "$cap" "$@" || say "FAILED or timed out (exit $?): $*"
 }
 
-# the checks in the order of what the issue asks first: the training step
-# against the original (S, L), the fp16 latency, where S's time goes, then
-# channels-last, the step profile and S compiled (its first step compiles)
-run_checks() {
+# the checks by name, in the order `run` takes them without names: the
+# training step against the original (S, L), the fp16 latency, where S's
+# time goes, then channels-last, the step profile and S compiled (its
+# first step compiles; channels-last and compiled too, as the recipes
+# would run it)
+CHECKS=(gpu versus-s versus-l latency-s latency-l ops-s profile-s
+    channels-last-s channels-last-l profile-l compile-s
+    channels-last-compile-s)
+
+# one named check with its cap (s)
+run_check() {
     local official=$GPU_DIR/D-FINE
     local s=configs/dfine/dfine-s_hgnetv2-b0_4xb8-132e_coco.py
     local l=configs/dfine/dfine-l_hgnetv2-b4_4xb8-80e_coco.py
@@ -123,24 +131,50 @@ run_checks() {
     local latency=("$PYTHON" tools/analysis_tools/benchmark_latency.py)
     local gpu=(--device cuda --threads 8)
     local vs=(--compare-official "$official" "${gpu[@]}" --amp --batch 8)
-    check 20 nvidia-smi --query-gpu=name,driver_version,memory.total \
-        --format=csv
-    check 120 "${train[@]}" "$s" "${vs[@]}" --runs 10 --warmup 3
-    check 150 "${train[@]}" "$l" "${vs[@]}" --runs 10 --warmup 3
-    for config in "$s" "$l"; do
-        check 60 "${latency[@]}" "$config" --deploy --compare-official \
-            "$official" "${gpu[@]}" --fp16 --runs 50 --warmup 10
+    local steps=(--runs 10 --warmup 3)
+    local profile=(--profile "${gpu[@]}" --amp --batch 8 --runs 5 --warmup 2)
+    local fp16=(--deploy --compare-official "$official" "${gpu[@]}" --fp16
+        --runs 50 --warmup 10)
+    case $1 in
+        gpu) check 20 nvidia-smi --query-gpu=name,driver_version,memory.total \
+            --format=csv ;;
+        versus-s) check 120 "${train[@]}" "$s" "${vs[@]}" "${steps[@]}" ;;
+        versus-l) check 150 "${train[@]}" "$l" "${vs[@]}" "${steps[@]}" ;;
+        latency-s) check 60 "${latency[@]}" "$s" "${fp16[@]}" ;;
+        latency-l) check 60 "${latency[@]}" "$l" "${fp16[@]}" ;;
+        ops-s) check 90 "${train[@]}" "$s" "${vs[@]}" --runs 5 --warmup 3 \
+            --ops 15 ;;
+        profile-s) check 60 "${train[@]}" "$s" "${profile[@]}" ;;
+        profile-l) check 60 "${train[@]}" "$l" "${profile[@]}" ;;
+        channels-last-s) check 120 "${train[@]}" "$s" "${vs[@]}" \
+            "${steps[@]}" --channels-last ;;
+        channels-last-l) check 120 "${train[@]}" "$l" "${vs[@]}" \
+            "${steps[@]}" --channels-last ;;
+        compile-s) check 300 "${train[@]}" "$s" "${vs[@]}" "${steps[@]}" \
+            --compile ;;
+        channels-last-compile-s) check 300 "${train[@]}" "$s" "${vs[@]}" \
+            "${steps[@]}" --channels-last --compile ;;
+        *) die "no check named '$1'; the checks: ${CHECKS[*]}" ;;
+    esac
+}
+
+# refuse a name that is no check before anything is installed, so that a
+# misspelt one costs no device time
+check_names() {
+    local name
+    for name in "$@"; do
+        [[ " ${CHECKS[*]} " == *" $name "* ]] || die "no check named \
+'$name'; the checks: ${CHECKS[*]}"
     done
-    check 90 "${train[@]}" "$s" "${vs[@]}" --runs 5 --warmup 3 --ops 15
-    check 60 "${train[@]}" "$s" --profile "${gpu[@]}" --amp --batch 8 \
-        --runs 5 --warmup 2
-    for config in "$s" "$l"; do
-        check 120 "${train[@]}" "$config" "${vs[@]}" --runs 10 --warmup 3 \
-            --channels-last
+}
+
+# the named checks in the order given (all of them without names)
+run_checks() {
+    local name names=("$@")
+    ((${#names[@]})) || names=("${CHECKS[@]}")
+    for name in "${names[@]}"; do
+        run_check "$name"
     done
-    check 60 "${train[@]}" "$l" --profile "${gpu[@]}" --amp --batch 8 \
-        --runs 5 --warmup 2
-    check 300 "${train[@]}" "$s" "${vs[@]}" --runs 10 --warmup 3 --compile
 }
 
 # executed, not sourced (a test sources it to call check)
@@ -150,12 +184,14 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
         run)
             [ -d "$GPU_DIR/wheels" ] || die "$GPU_DIR is missing:" \
                 "run 'tools/misc/gpu_checks.sh prepare' here and carry .gpu"
+            shift
+            check_names "$@"
             out=${OUT:-work_dirs/gpu_checks}
             mkdir -p "$out"
             export PYTHONUNBUFFERED=1  # the log holds what ran before a kill
-            { install_stack; run_checks; say "done at $SECONDS s"; } 2>&1 \
-                | tee "$out/gpu_checks.log"
+            { install_stack; run_checks "$@"; say "done at $SECONDS s"; } \
+                2>&1 | tee "$out/gpu_checks.log"
             ;;
-        *) die "usage: tools/misc/gpu_checks.sh prepare|run" ;;
+        *) die "usage: tools/misc/gpu_checks.sh prepare|run [CHECK...]" ;;
     esac
 fi
