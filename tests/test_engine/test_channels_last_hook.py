@@ -131,3 +131,17 @@ def test_compiled_parts_train_with_the_hook(toy_and_images):
     for name, param in toy.named_parameters():
         scale = expected[name].abs().max()
         assert (param.grad - expected[name]).abs().max() <= 1e-9 * scale
+
+
+@pytest.mark.parametrize('device, hooked', [('cpu', True), ('meta', False)])
+def test_gradient_hooks_only_on_cpu_tensors(device, hooked):
+    """On CUDA the copies made the step slower (docs/benchmarks.md): the
+    hook leaves tensors that are not on the CPU alone (``meta`` stands in
+    for CUDA here)."""
+    from dfine_mm.engine.hooks.channels_last_hook import (
+        _grads_in_output_format,
+    )
+
+    output = torch.zeros(2, 4, 3, 3, device=device, requires_grad=True)
+    _grads_in_output_format(nn.Identity(), (output,), output)
+    assert bool(output._backward_hooks) is hooked
