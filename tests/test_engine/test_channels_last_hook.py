@@ -117,17 +117,28 @@ def test_a_wrapped_model_gets_the_gradient_hooks_too(toy_and_images):
     assert len(dense) == 4 and all(dense)
 
 
-def test_compiled_parts_train_with_the_hook(toy_and_images):
-    """With the hook and the neck compiled (``DFineCompileHook``'s way,
-    where the gradient hooks step aside) the step's gradients are the
-    plain model's."""
+def test_compiled_parts_train_with_the_hook(toy_and_images, monkeypatch):
+    """With the hook and the neck compiled (``DFineCompileHook``'s way)
+    the step's gradients are the plain model's, and the gradient hooks
+    step aside inside the compiled neck (its graphs stay as measured):
+    only the eager backbone's 8-channel gradients pass through them."""
+    from dfine_mm.engine.hooks import channels_last_hook
+
     toy, images = toy_and_images
     _, expected = step(copy.deepcopy(toy), images)
+    hooked = []  # a hook traced by dynamo would fail on this side effect
+    for name in ('_TO_CHANNELS_LAST', '_TO_CONTIGUOUS'):
+        to_format = getattr(channels_last_hook, name)
+        monkeypatch.setattr(
+            channels_last_hook, name,
+            lambda g, f=to_format: hooked.append(g.shape[1]) or f(g),
+        )  # fmt: skip
     hook = DFineChannelsLastHook()
     hook.before_run(SimpleNamespace(model=toy))
     toy.neck.compile(backend='aot_eager', fullgraph=True)
     toy.zero_grad(set_to_none=True)
     toy.loss(images).backward()
+    assert hooked and set(hooked) == {8}  # the backbone's, not the neck's
     for name, param in toy.named_parameters():
         scale = expected[name].abs().max()
         assert (param.grad - expected[name]).abs().max() <= 1e-9 * scale
