@@ -247,7 +247,7 @@ def test_overhead_benchmark(capsys):
     tool = load_tool('analysis_tools/benchmark_fdr_overhead')
     argv = ['--detector', 'deformable_detr', '--depth', '18']
     argv += ['--size', '160', '160', '--batch', '1', '--boxes', '2']
-    argv += ['--runs', '1', '--warmup', '0']
+    argv += ['--runs', '1', '--predict-runs', '2', '--warmup', '0']
     assert tool.main(argv) == 0
     out = capsys.readouterr().out.splitlines()
     header = 'Deformable-DETR R-18, batch 1, 160x160'
@@ -255,7 +255,9 @@ def test_overhead_benchmark(capsys):
     for line, label in zip(table[1:], ('train step', 'train peak', 'predict')):
         assert line.strip().startswith(label)
         assert 'Deformable-DETR+FDR+GO-LSD' in line
-        assert float(line.rsplit('ratio', 1)[1]) > 0
+        assert float(line.rsplit('ratio', 1)[1].split()[0]) > 0
+    paired = table[3].split('median of the 2 paired rounds: ')[1]
+    assert float(paired.rstrip(')')) > 0
 
 
 def test_resumes_from_the_committed_results(tmp_path, monkeypatch):
