@@ -53,6 +53,7 @@ PAIRS = dict(
         ),
     ),
 )  # fmt: skip
+ARMS = ('plain', 'fdr')  # each pair's two models
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -66,7 +67,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--runs', type=int, default=5)
     parser.add_argument('--predict-runs', type=int, default=20)
     parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--worker', choices=('plain', 'fdr'), help='internal')
+    parser.add_argument('--worker', choices=ARMS, help='internal')
     return parser.parse_args(argv)
 
 
@@ -167,7 +168,7 @@ def compare(args) -> dict:
     )
 
     results = {}
-    for which in ('plain', 'fdr'):
+    for which in ARMS:
         command = [sys.executable, __file__, '--worker', which]
         for key in (
             'detector',
@@ -188,7 +189,7 @@ def compare(args) -> dict:
         memory = json.loads(out.strip().splitlines()[-1])['memory']
         results[which] = dict(memory=memory)
     torch.set_num_threads(args.threads)
-    models = {which: build(args, which) for which in results}
+    models = {which: build(args, which) for which in ARMS}
     train = alternating_medians(
         {which: fns[0] for which, fns in models.items()},
         args.warmup,
@@ -204,7 +205,7 @@ def compare(args) -> dict:
     results['predict_paired_ratio'] = statistics.median(
         paired_ratios(predict_times, 'fdr', 'plain')
     )
-    for which in ('plain', 'fdr'):
+    for which in ARMS:
         results[which].update(
             train=train[which] / 1000, predict=predict[which] / 1000
         )
