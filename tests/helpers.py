@@ -40,6 +40,44 @@ TINY_NECK = dict(
 )
 
 
+#: the start of a child-process script that reads glibc's own bookkeeping
+#: (``libc.mallinfo2()``, glibc >= 2.33; ``MIB`` bytes in a MiB): counted
+#: by malloc, not by the kernel, so transparent huge pages and the
+#: machine's memory do not change it
+MALLINFO2_PRELUDE = """
+import ctypes
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks',
+        'fsmblks', 'uordblks', 'fordblks', 'keepcost')]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+MIB = 2**20
+"""
+
+
+def run_without_malloc_tunables(script: str, *args: str) -> str:
+    """Run a Python ``script`` in a child process without the calling
+    environment's glibc malloc tunables; its standard output."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith('MALLOC_')}
+    env.pop('GLIBC_TUNABLES', None)
+    done = subprocess.run(
+        [sys.executable, '-c', script, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
 @contextlib.contextmanager
 def kept_default_scope() -> Iterator[None]:
     """Restore mmengine's global default scopes on exit (what a Runner or

@@ -1,16 +1,13 @@
 """Helpers shared by the tests and the benchmark tools."""
 
+from ..utils.glibc_malloc import keep_freed_memory
 from .conditioned_weights import (
     calibrate_norms_,
     conditioned_reference,
     conditioned_state_dict,
     synthetic_images,
 )
-from .memory import (
-    CudaPeakMemoryGrowth,
-    PeakMemoryGrowth,
-    keep_freed_memory,
-)
+from .memory import CudaPeakMemoryGrowth, PeakMemoryGrowth
 from .section_timer import SectionTimer
 from .timing import (
     alternating_medians,

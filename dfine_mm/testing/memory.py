@@ -1,8 +1,5 @@
-"""Peak resident memory of a stretch of code, and a steady heap, for the
-benchmark tools."""
+"""Peak resident memory of a stretch of code, for the benchmark tools."""
 
-import ctypes
-import ctypes.util
 import resource
 from typing import Optional
 
@@ -94,37 +91,3 @@ class CudaPeakMemoryGrowth:
         torch.cuda.synchronize(self.device)
         peak = torch.cuda.max_memory_allocated(self.device)
         self.mib = max(peak - self._start, 0) / 2**20
-
-
-#: glibc ``mallopt`` parameters (malloc.h)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-#: glibc's largest mmap threshold on 64-bit systems
-_MAX_MMAP_THRESHOLD = 32 * 1024 * 1024
-#: free memory at the top of the heap that glibc may keep
-_TRIM_THRESHOLD = 1024 * 1024 * 1024
-
-
-def keep_freed_memory() -> bool:
-    """Make glibc's malloc keep freed memory for reuse (this process).
-
-    By default glibc serves large blocks with fresh ``mmap`` pages and
-    gives freed memory back to the system, so a PyTorch CPU forward pass
-    whose activations outgrow that threshold page-faults on all of them
-    again in every run (measured: about 6,400 faults and up to a quarter
-    of D-FINE-N's PyTorch latency at 640), and whether it does depends on
-    what the process allocated before. Blocks up to 32 MiB then come from
-    the heap, which keeps up to 1 GiB of freed memory at its top.
-
-    Returns:
-        bool: False where the C library is not glibc (nothing changed).
-    """
-    name = ctypes.util.find_library('c')
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError, TypeError):
-        return False
-    return bool(
-        mallopt(_M_MMAP_THRESHOLD, _MAX_MMAP_THRESHOLD)
-        and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
-    )

@@ -38,8 +38,15 @@ def _implementation(args: Namespace, name: str, result: Dict) -> List[str]:
         return lines
     memory = ('(not measured: --paired)' if args.paired else
               f'+{result["memory"]:7.0f} MiB')  # fmt: skip
+    host = ''
+    if 'faults' in result:
+        host = (
+            f', {result["faults"]:.0f} page faults and '
+            f'{result["system"] * 1000:.0f} ms system time per step'
+        )
     return [
-        f'  {name:13s} {result["time"] * 1000:8.0f} ms   peak memory {memory}'
+        f'  {name:13s} {result["time"] * 1000:8.0f} ms   peak memory '
+        f'{memory}{host}'
     ]
 
 

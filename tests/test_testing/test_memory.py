@@ -3,12 +3,12 @@ keep_freed_memory: freed blocks stay in the heap for reuse."""
 
 import ctypes
 import ctypes.util
-import os
 import subprocess
 import sys
 
 import pytest
 import torch
+from helpers import MALLINFO2_PRELUDE, run_without_malloc_tunables
 
 from dfine_mm.testing import CudaPeakMemoryGrowth, PeakMemoryGrowth
 
@@ -67,17 +67,12 @@ def test_nothing_allocated():
 # fresh process (it changes the allocator for good). Counted by malloc,
 # not by the kernel, so transparent huge pages and the machine's memory do
 # not change the numbers.
-ROUNDS = """
-import ctypes, ctypes.util, sys
+ROUNDS = (
+    MALLINFO2_PRELUDE
+    + """
+import sys
 from dfine_mm.testing import keep_freed_memory
 
-class MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks',
-        'fsmblks', 'uordblks', 'fordblks', 'keepcost')]
-
-libc = ctypes.CDLL(ctypes.util.find_library('c'))
-libc.mallinfo2.restype = MallInfo2
 libc.malloc.restype = ctypes.c_void_p
 libc.malloc.argtypes = [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
@@ -88,7 +83,6 @@ else:
     # own when the process frees large mapped blocks (imports may), which
     # would move 8 MiB blocks to the heap before the test begins
     assert libc.mallopt(-3, 128 * 1024)
-MIB = 2**20
 for round_index in range(2):
     before = libc.mallinfo2()
     blocks = [libc.malloc(8 * MIB) for _ in range(4)]
@@ -99,19 +93,11 @@ for round_index in range(2):
     print(round_index, (during.hblkhd - before.hblkhd) // MIB,
           (during.arena - before.arena) // MIB, after.fordblks // MIB)
 """
+)
 
 
 def _rounds(mode: str) -> list:
-    # without the MALLOC_* tunables of the calling environment
-    env = {k: v for k, v in os.environ.items() if not k.startswith('MALLOC_')}
-    env.pop('GLIBC_TUNABLES', None)
-    out = subprocess.run(
-        [sys.executable, '-c', ROUNDS, mode],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    out = run_without_malloc_tunables(ROUNDS, mode)
     # per round: MiB mapped afresh, MiB the heap grew, MiB free after it
     return [tuple(map(int, line.split()[1:])) for line in out.splitlines()]
 

@@ -23,6 +23,16 @@ def test_timing_report_with_the_ratios():
     assert lines[-1].endswith('time 0.75x, memory 0.90x')
 
 
+def test_page_faults_and_system_time_per_step():
+    results = {
+        'dfine_mm': dict(time=1.5, memory=900.0, faults=71234.4, system=0.15),
+    }
+    (_, line) = report_lines(_args(), results, None)
+    assert line.endswith(
+        '+    900 MiB, 71234 page faults and 150 ms system time per step'
+    )
+
+
 def test_paired_report():
     results = {
         'dfine_mm': dict(time=1.0, memory=float('nan')),

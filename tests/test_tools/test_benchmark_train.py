@@ -46,6 +46,18 @@ def test_paired_steps_take_turns_in_one_process():
         assert result['memory'] != result['memory']  # NaN: not measured
 
 
+def test_a_plain_run_measures_time_memory_and_page_faults():
+    tool = load_script('tools/analysis_tools/benchmark_train.py')
+    config = f'{REPO_ROOT}/configs/dfine/dfine-n_hgnetv2-b0_4xb32-160e_coco.py'
+    results = tool.main([config, '--batch', '1', '--size', '320', '--runs',
+                         '2', '--warmup', '1'])  # fmt: skip
+    result = results['dfine_mm']
+    assert result['time'] > 0 and result['memory'] >= 0
+    # counted by the kernel over the two timed steps, per step
+    assert result['faults'] >= 0 and result['system'] >= 0
+    assert result['faults'] == int(result['faults'] * 2) / 2
+
+
 def test_ops_lists_the_steps_top_operators():
     tool = load_script('tools/analysis_tools/benchmark_train.py')
     config = f'{REPO_ROOT}/configs/dfine/dfine-n_hgnetv2-b0_4xb32-160e_coco.py'

@@ -32,7 +32,7 @@ within a fraction of a second). ONNX Runtime's threads do not spin-wait
 between runs (they would take the cores from PyTorch's run that follows;
 ``--spinning`` turns its default back on, best with ``--block 5 --settle
 1``: turns of 5 timed runs after 1 untimed). glibc's malloc is set to keep
-freed memory (:func:`dfine_mm.testing.keep_freed_memory`) so that
+freed memory (:func:`dfine_mm.utils.glibc_malloc.keep_freed_memory`) so that
 PyTorch's activations do not page-fault anew in every run, which costs it
 up to a quarter of its time depending on the process's earlier
 allocations; ``--default-malloc`` leaves malloc as it is. Without

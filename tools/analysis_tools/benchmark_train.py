@@ -18,10 +18,11 @@ of ``--runs`` steps after ``--warmup`` (on CUDA: waiting for each step's
 kernels); the peak memory is how far the resident set (on CUDA: the memory
 PyTorch allocated on the device) peaks above its size before those steps
 (each implementation runs in its own fresh process, one after the other,
-so the peaks do not mix). With ``--compare-transformers`` both models
-have the same weights (transformers' random initialisation, perturbed,
-converted into dfine_mm) and the ratios dfine_mm / transformers are
-printed. ``--compare-official PATH`` does the same with the original
+so the peaks do not mix), and the process's minor page faults and system
+(kernel) time per step are listed with it. With ``--compare-transformers``
+both models have the same weights (transformers' random initialisation,
+perturbed, converted into dfine_mm) and the ratios dfine_mm / transformers
+are printed. ``--compare-official PATH`` does the same with the original
 D-FINE model and criterion (``DFINE`` + ``DFINECriterion`` built from the
 variant's YAML files in the checkout at PATH, see
 :mod:`dfine_mm.testing.official_dfine`); with ``--amp`` its model runs
@@ -51,6 +52,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -307,11 +309,18 @@ def measure(args, which):
     with memory:
         for _ in range(args.warmup):
             step()
+        before = resource.getrusage(resource.RUSAGE_SELF)
         for _ in range(args.runs):
             start = time.perf_counter()
             step()
             times.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    # the host's page faults and kernel time (glibc returning and mapping
+    # memory again: docs/training.md, DFineMallocHook), per step
+    faults = (after.ru_minflt - before.ru_minflt) / args.runs
+    system = (after.ru_stime - before.ru_stime) / args.runs
     return dict(time=statistics.median(times), memory=memory.mib,
+                faults=faults, system=system,
                 channels_last=layout)  # fmt: skip
 
 

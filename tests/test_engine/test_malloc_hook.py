@@ -1,0 +1,98 @@
+"""DFineMallocHook: freed host memory kept in the heap on the CPU."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+from helpers import (
+    MALLINFO2_PRELUDE,
+    MMEngineLogRecords,
+    run_without_malloc_tunables,
+)
+from mmdet.registry import HOOKS
+
+from dfine_mm.engine.hooks import malloc_hook
+from dfine_mm.utils.glibc_malloc import glibc
+
+# An 80 MiB tensor (over glibc's largest mmap threshold, 32 MiB) before the
+# hook, with it and after the run, in a child process (the settings are
+# process-wide). glibc's own bookkeeping (mallinfo2, glibc >= 2.33) says
+# where each block came from: counted by malloc, not by the kernel, so
+# transparent huge pages and the machine's memory do not change it.
+SCRIPT = (
+    MALLINFO2_PRELUDE
+    + """
+import json
+from types import SimpleNamespace
+import torch
+from dfine_mm.engine.hooks import DFineMallocHook
+
+def where():  # MiB mapped afresh for it, MiB free in the heap after it
+    before = libc.mallinfo2()
+    tensor = torch.ones(20 * MIB)
+    mapped = (libc.mallinfo2().hblkhd - before.hblkhd) // MIB
+    del tensor
+    return mapped, libc.mallinfo2().fordblks // MIB
+
+runner = SimpleNamespace(model=torch.nn.Linear(2, 2))
+hook = DFineMallocHook()
+result = dict(default=where())
+hook.before_run(runner)
+result['applied'] = hook.applied
+result['kept'] = [where(), where()]
+hook.after_run(runner)
+result['after_run'] = where()
+print(json.dumps(result))
+"""
+)
+
+
+def _mallinfo2() -> bool:
+    libc = glibc()
+    return libc is not None and hasattr(libc, 'mallinfo2')
+
+
+@pytest.mark.skipif(not _mallinfo2(), reason='needs glibc >= 2.33')
+def test_freed_memory_stays_in_the_heap_until_the_run_ends():
+    out = run_without_malloc_tunables(SCRIPT)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result['applied']
+    assert result['default'][0] >= 80, result  # by default: mapped afresh
+    (mapped, free), (mapped_again, free_again) = result['kept']
+    assert mapped == mapped_again == 0, result  # from the heap ...
+    assert free >= 80 and free_again >= 80, result  # ... and kept there
+    assert result['after_run'][0] >= 80, result  # glibc's limits are back
+
+
+def test_leaves_a_model_off_the_cpu_alone(monkeypatch):
+    def fail(*args):
+        raise AssertionError('the allocator must not be changed')
+
+    monkeypatch.setattr(malloc_hook, 'keep_freed_memory', fail)
+    monkeypatch.setattr(malloc_hook, 'release_freed_memory', fail)
+    hook = HOOKS.build(dict(type='DFineMallocHook'))
+    # a meta-device model stands in for one on a GPU
+    runner = SimpleNamespace(model=torch.nn.Linear(2, 2, device='meta'))
+    with MMEngineLogRecords() as records:
+        hook.before_run(runner)
+    hook.after_run(runner)
+    assert not hook.applied
+    assert 'the model is on meta' in ' '.join(records.messages)
+
+
+def test_logs_a_warning_without_glibc(monkeypatch):
+    from dfine_mm.utils import glibc_malloc
+
+    monkeypatch.setattr(glibc_malloc, 'glibc', lambda: None)
+    hook = HOOKS.build(dict(type='DFineMallocHook'))
+    with MMEngineLogRecords() as records:
+        hook.before_run(SimpleNamespace(model=torch.nn.Linear(2, 2)))
+    assert not hook.applied
+    assert 'not glibc' in ' '.join(records.messages)
+
+
+@pytest.mark.parametrize('value', [-1, 2**31, True, 1.5])
+def test_trim_threshold_is_checked_when_built(value):
+    with pytest.raises(ValueError, match='trim_threshold must be an int'):
+        HOOKS.build(dict(type='DFineMallocHook', trim_threshold=value))
