@@ -103,7 +103,6 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 custom_hooks = [
     dict(type='DFineChannelsLastHook'),  # backbone and neck
-    dict(type='DFineMallocHook'),  # on the CPU: freed memory kept
     dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-3,
          gamma=100, update_buffers=True, priority=49),
     dict(type='DFineInvalidLossHook'),

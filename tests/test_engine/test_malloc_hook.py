@@ -81,6 +81,28 @@ def test_leaves_a_model_off_the_cpu_alone(monkeypatch):
     assert 'the model is on meta' in ' '.join(records.messages)
 
 
+def test_disabled_from_the_command_line(monkeypatch):
+    """``--cfg-options default_hooks.malloc.enabled=False`` on a shipped
+    recipe: registered, but the allocator is left alone."""
+    from helpers import DEMO_CONFIG
+    from mmengine.config import Config
+
+    def fail(*args):
+        raise AssertionError('the allocator must not be changed')
+
+    monkeypatch.setattr(malloc_hook, 'keep_freed_memory', fail)
+    cfg = Config.fromfile(DEMO_CONFIG)
+    assert cfg.default_hooks.malloc.type == 'DFineMallocHook'
+    cfg.merge_from_dict({'default_hooks.malloc.enabled': False})
+    hook = HOOKS.build(cfg.default_hooks.malloc)
+    with MMEngineLogRecords() as records:
+        hook.before_run(SimpleNamespace(model=torch.nn.Linear(2, 2)))
+    assert not hook.applied
+    assert 'disabled' in ' '.join(records.messages)
+    with pytest.raises(TypeError, match='enabled must be True or False'):
+        HOOKS.build(dict(type='DFineMallocHook', enabled='no'))
+
+
 def test_logs_a_warning_without_glibc(monkeypatch):
     from dfine_mm.utils import glibc_malloc
 

@@ -12,8 +12,6 @@ custom_hooks = [
     # backbone and neck convolutions in channels-last format: 0.84x of
     # the S step on a GPU (docs/benchmarks.md)
     dict(type='DFineChannelsLastHook'),
-    # on the CPU: freed host memory kept for the next step
-    dict(type='DFineMallocHook'),
     dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=1e-4,
          update_buffers=True, priority=49),
     dict(type='DFineModeSwitchHook'),

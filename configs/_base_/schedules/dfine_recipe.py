@@ -23,8 +23,6 @@ custom_hooks = [
     # backbone and neck convolutions in channels-last format: 0.84x of
     # the S step on a GPU (docs/benchmarks.md)
     dict(type='DFineChannelsLastHook'),
-    # on the CPU: freed host memory kept for the next step
-    dict(type='DFineMallocHook'),
     dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-4,
          gamma=1000, update_buffers=True, priority=49),
     # switches to the config's train_pipeline_stage2 at its stop_epoch
@@ -34,6 +32,10 @@ custom_hooks = [
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=12, max_keep_ckpts=3,
                     save_best='auto'),
+    # on the CPU only: freed host memory kept for the next step (no page
+    # faults per step, docs/training.md); a default hook, so configs that
+    # list their own custom_hooks keep it
+    malloc=dict(type='DFineMallocHook'),
 )  # fmt: skip
 # 4 GPUs x 8 images; `--auto-scale-lr` rescales the LR for other totals
 auto_scale_lr = dict(enable=False, base_batch_size=32)

@@ -34,18 +34,35 @@ class DFineMallocHook(Hook):
     CPU, where the host does not hold the activations, or when the C
     library is not glibc.
 
+    The shipped recipes register it as ``default_hooks.malloc``;
+    ``--cfg-options default_hooks.malloc.enabled=False`` turns it off
+    (mmengine accepts None only for its own default hooks).
+
     Args:
+        enabled (bool): Change the allocator at all. Defaults to True.
         trim_threshold (int): Free bytes at the top of the heap kept before
             it is trimmed. Defaults to 2**31 - 1 (the largest glibc takes).
     """
 
     priority = 'VERY_LOW'
 
-    def __init__(self, trim_threshold: int = MAX_TRIM_THRESHOLD) -> None:
+    def __init__(
+        self, enabled: bool = True, trim_threshold: int = MAX_TRIM_THRESHOLD
+    ) -> None:
+        if not isinstance(enabled, bool):
+            raise TypeError(f'enabled must be True or False, got {enabled!r}.')
+        self.enabled = enabled
         self.trim_threshold = check_trim_threshold(trim_threshold)
         self.applied = False
 
     def before_run(self, runner) -> None:
+        if not self.enabled:
+            print_log(
+                'DFineMallocHook: disabled; the host allocator is left as '
+                'it is',
+                logger='current',
+            )
+            return
         parameter = next(runner.model.parameters(), None)
         device = 'cpu' if parameter is None else parameter.device.type
         if device != 'cpu':

@@ -48,7 +48,6 @@ train_dataloader = dict(
 )
 custom_hooks = [
     dict(type='DFineChannelsLastHook'),  # backbone and neck
-    dict(type='DFineMallocHook'),  # on the CPU: freed memory kept
     dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-3,
          gamma=100, update_buffers=True, priority=49),
     dict(type='DEIMDenseO2OHook'),
