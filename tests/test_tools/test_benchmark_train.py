@@ -3,7 +3,7 @@
 D-FINE-N steps; the shares and the bookkeeping, not the timings."""
 
 import pytest
-from helpers import REPO_ROOT, load_script
+from helpers import DEMO_CONFIG, REPO_ROOT, load_script
 
 from dfine_mm.testing.step_profile import STEP_SECTIONS
 
@@ -47,10 +47,10 @@ def test_paired_steps_take_turns_in_one_process():
 
 
 def test_a_plain_run_measures_time_memory_and_page_faults():
+    """On the demo config: its 5 classes bound the fixed targets' labels."""
     tool = load_script('tools/analysis_tools/benchmark_train.py')
-    config = f'{REPO_ROOT}/configs/dfine/dfine-n_hgnetv2-b0_4xb32-160e_coco.py'
-    results = tool.main([config, '--batch', '1', '--size', '320', '--runs',
-                         '2', '--warmup', '1'])  # fmt: skip
+    results = tool.main([DEMO_CONFIG, '--batch', '1', '--size', '256',
+                         '--runs', '2', '--warmup', '1'])  # fmt: skip
     result = results['dfine_mm']
     assert result['time'] > 0 and result['memory'] >= 0
     # counted by the kernel over the two timed steps, per step

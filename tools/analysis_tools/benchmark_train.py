@@ -129,8 +129,9 @@ def parse_args(argv=None):
     return args
 
 
-def fixed_targets(args):
-    """Images in [0, 1] and per-image boxes (cxcywh normalised), labels."""
+def fixed_targets(args, num_classes=80):
+    """Images in [0, 1] and per-image boxes (cxcywh normalised), labels in
+    [0, num_classes)."""
     generator = torch.Generator().manual_seed(0)
     shape = (args.batch, 3, args.size, args.size)
     images = torch.rand(shape, generator=generator)
@@ -138,7 +139,8 @@ def fixed_targets(args):
     for _ in range(args.batch):
         centre = torch.rand(args.boxes, 2, generator=generator) * 0.6 + 0.2
         size = torch.rand(args.boxes, 2, generator=generator) * 0.3 + 0.05
-        labels = torch.randint(0, 80, (args.boxes,), generator=generator)
+        labels = torch.randint(0, num_classes, (args.boxes,),
+                               generator=generator)  # fmt: skip
         targets.append((torch.cat([centre, size], 1), labels))
     return images, targets
 
@@ -207,7 +209,7 @@ def step_fn(args, which, timer=None, built=None):
     from mmengine.structures import InstanceData
 
     model, reference, criterion = built or build(args)
-    images, targets = fixed_targets(args)
+    images, targets = fixed_targets(args, model.bbox_head.num_classes)
     images = images.to(args.device)
     targets = [(b.to(args.device), c.to(args.device)) for b, c in targets]
     if which == 'official':
