@@ -1,4 +1,4 @@
-"""Keep freed host memory in the heap while a model trains on the CPU."""
+"""Keep freed host memory in the heap while a runner works on the CPU."""
 
 import logging
 
@@ -32,7 +32,8 @@ class DFineMallocHook(Hook):
 
     Nothing is changed (and a line is logged) when the model is not on the
     CPU, where the host does not hold the activations, or when the C
-    library is not glibc.
+    library is not glibc. As a default hook it also acts in a test run
+    (``tools/test.py``), whose forward passes fault the same way.
 
     The shipped recipes register it as ``default_hooks.malloc``;
     ``--cfg-options default_hooks.malloc.enabled=False`` turns it off
