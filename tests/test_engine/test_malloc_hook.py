@@ -65,12 +65,18 @@ def test_freed_memory_stays_in_the_heap_until_the_run_ends():
     assert result['after_run'][0] >= 80, result  # glibc's limits are back
 
 
-def test_leaves_a_model_off_the_cpu_alone(monkeypatch):
+@pytest.fixture
+def allocator_untouched(monkeypatch):
+    """The hook's calls into the allocator fail the test."""
+
     def fail(*args):
         raise AssertionError('the allocator must not be changed')
 
     monkeypatch.setattr(malloc_hook, 'keep_freed_memory', fail)
     monkeypatch.setattr(malloc_hook, 'release_freed_memory', fail)
+
+
+def test_leaves_a_model_off_the_cpu_alone(allocator_untouched):
     hook = HOOKS.build(dict(type='DFineMallocHook'))
     # a meta-device model stands in for one on a GPU
     runner = SimpleNamespace(model=torch.nn.Linear(2, 2, device='meta'))
@@ -81,22 +87,19 @@ def test_leaves_a_model_off_the_cpu_alone(monkeypatch):
     assert 'the model is on meta' in ' '.join(records.messages)
 
 
-def test_disabled_from_the_command_line(monkeypatch):
+def test_disabled_from_the_command_line(allocator_untouched):
     """``--cfg-options default_hooks.malloc.enabled=False`` on a shipped
     recipe: registered, but the allocator is left alone."""
     from helpers import DEMO_CONFIG
     from mmengine.config import Config
 
-    def fail(*args):
-        raise AssertionError('the allocator must not be changed')
-
-    monkeypatch.setattr(malloc_hook, 'keep_freed_memory', fail)
     cfg = Config.fromfile(DEMO_CONFIG)
     assert cfg.default_hooks.malloc.type == 'DFineMallocHook'
     cfg.merge_from_dict({'default_hooks.malloc.enabled': False})
     hook = HOOKS.build(cfg.default_hooks.malloc)
     with MMEngineLogRecords() as records:
         hook.before_run(SimpleNamespace(model=torch.nn.Linear(2, 2)))
+    hook.after_run(None)
     assert not hook.applied
     assert 'disabled' in ' '.join(records.messages)
     with pytest.raises(TypeError, match='enabled must be True or False'):
