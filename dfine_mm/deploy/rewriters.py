@@ -54,6 +54,7 @@ from ..models.layers import (  # noqa: F401
     hgnetv2_blocks,
     rep_ncsp_elan,
 )
+from ..models.layers.rep_ncsp_elan import conv1x1_upsampled_cat
 from ..models.necks import dfine_hybrid_encoder  # noqa: F401
 
 
@@ -64,14 +65,6 @@ def folded_relu_affine__forward(self, x: Tensor) -> Tensor:
     """Clamp at ``self.bound`` as a constant (exports as ``Clip``)."""
     bound = float(self.bound)
     return x.clamp(max=bound) if self.upper else x.clamp(min=bound)
-
-
-def _elan_tail(block, y0: Tensor, y1: Tensor) -> Tensor:
-    """``RepNCSPELAN4`` after its first convolution, from the two halves of
-    that convolution's output."""
-    y2 = block.cv2(y1)
-    y3 = block.cv3(y2)
-    return block.cv4(torch.cat((y0, y1, y2, y3), dim=1))
 
 
 def _cv1_halves(block):
@@ -87,17 +80,22 @@ def _cv1_halves(block):
 @FUNCTION_REWRITER.register_rewriter(
     'dfine_mm.models.layers.rep_ncsp_elan.RepNCSPELAN4.forward'
 )
-def rep_ncsp_elan4__forward(self, x: Tensor) -> Tensor:
+def rep_ncsp_elan4__forward(
+    self, x: Tensor, finer: Optional[Tensor] = None
+) -> Tensor:
     """The first 1x1 convolution as one convolution per half (deploy form;
     the training form exports unchanged)."""
     if not self.cv1.deployed:
         context = FUNCTION_REWRITER.get_context()
-        return context.origin_func(self, x)
+        return context.origin_func(self, x, finer)
+    if finer is not None:
+        upsampled = F.interpolate(x, scale_factor=2.0, mode='nearest')
+        x = torch.cat((upsampled, finer), dim=1)
     y0, y1 = (
         self.cv1.act(F.conv2d(x, weight, bias))
         for weight, bias in _cv1_halves(self)
     )
-    return _elan_tail(self, y0, y1)
+    return self.tail(y0, y1)
 
 
 @FUNCTION_REWRITER.register_rewriter(
@@ -109,23 +107,21 @@ def dfine_hybrid_encoder__fuse_top_down__onnxruntime(
     self, block, top: Tensor, finer: Tensor
 ) -> Tensor:
     """``block(cat(upsample(top), finer))`` with ``block``'s first (1x1)
-    convolution applied to ``top`` before the 2x nearest upsampling (deploy
-    form; the training form exports unchanged). A 1x1 convolution commutes
-    with the upsampling, so that part runs on a quarter of the positions,
-    and the convolution of the concatenation is the sum of the
-    convolutions of its parts (no ``Concat``): the same output up to float
-    rounding."""
+    convolution applied to ``top`` before the 2x nearest upsampling and
+    added to its part of ``finer``, no ``Concat``, one convolution per half
+    of its outputs (deploy form). The training form computes it so already
+    (``RepNCSPELAN4.forward`` with ``finer``, one convolution per part) and
+    exports unchanged; deployed, the module keeps the original's
+    concatenation (the graph ``get_flops.py`` counts), which this replaces
+    for ONNX Runtime: the same output up to float rounding."""
     if not block.cv1.deployed:
         context = FUNCTION_REWRITER.get_context()
         return context.origin_func(self, block, top, finer)
-    split = top.shape[1]
-    halves = []
-    for weight, bias in _cv1_halves(block):
-        coarse = F.conv2d(top, weight[:, :split])
-        fine = F.conv2d(finer, weight[:, split:], bias)
-        upsampled = F.interpolate(coarse, scale_factor=2.0, mode='nearest')
-        halves.append(block.cv1.act(upsampled + fine))
-    return _elan_tail(block, *halves)
+    halves = [
+        block.cv1.act(conv1x1_upsampled_cat(weight, bias, top, finer))
+        for weight, bias in _cv1_halves(block)
+    ]
+    return block.tail(*halves)
 
 
 #: ONNX ``pads`` of a one-pixel right/bottom zero pad (begin h, begin w,

@@ -92,9 +92,23 @@ class ConvNormLayer(nn.Module):
         Returns:
             Tensor: Output, shape (B, out_channels, H', W').
         """
+        conv = self.conv_bn_fused if self.deployed else self.conv
+        return self.norm_act(conv(x))
+
+    def norm_act(self, x: Tensor) -> Tensor:
+        """The layer after its convolution: norm and activation (before
+        :meth:`switch_to_deploy`; the norm is in the fused conv after it).
+
+        Args:
+            x (Tensor): The convolution's output, shape (B, out_channels,
+                H, W).
+
+        Returns:
+            Tensor: Output, the same shape.
+        """
         if self.deployed:
-            return self.act(self.conv_bn_fused(x))
-        return self.act(self.norm(self.conv(x)))
+            return self.act(x)
+        return self.act(self.norm(x))
 
     @torch.no_grad()
     def switch_to_deploy(self) -> None:

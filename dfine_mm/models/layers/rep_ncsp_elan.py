@@ -7,7 +7,10 @@ YOLOv9's GELAN). Sub-module names (``cv1`` .. ``cv4``, ``cv2.0`` /
 checkpoints load without renaming.
 """
 
+from typing import Optional
+
 import torch
+import torch.nn.functional as F
 from mmdet.utils import OptConfigType
 from torch import Tensor, nn
 
@@ -80,16 +83,75 @@ class RepNCSPELAN4(nn.Module):
             act_cfg=act_cfg,
         )
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Apply the block.
+    def forward(self, x: Tensor, finer: Optional[Tensor] = None) -> Tensor:
+        """Apply the block to ``x``, or, with ``finer``, to
+        ``cat(upsample(x), finer)`` (``upsample`` the 2x nearest
+        upsampling: the FPN's fusion) without making either map.
+
+        With ``finer``, ``cv1``'s 1x1 convolution is applied to each part
+        with its slice of the kernel, to ``x`` before the upsampling (a 1x1
+        convolution commutes with it), and the two are added
+        (:func:`conv1x1_upsampled_cat`): the same function up to float
+        rounding, with a quarter of the multiply-adds for ``x``'s part
+        (docs/benchmarks.md: D-FINE-S, about 4% of a CPU training step).
+        After ``cv1.switch_to_deploy()`` the concatenation is made, as in
+        the original's deploy graph (the one ``get_flops.py`` counts).
 
         Args:
-            x (Tensor): Input, shape (B, in_channels, H, W).
+            x (Tensor): Input, shape (B, in_channels, H, W); with
+                ``finer``, the coarse map, shape (B, C, H / 2, W / 2).
+            finer (Tensor, optional): Fine map, shape
+                (B, in_channels - C, H, W). Defaults to None.
 
         Returns:
             Tensor: Output, shape (B, out_channels, H, W).
         """
-        y0, y1 = self.cv1(x).split(self.split_channels, dim=1)
+        if finer is not None and self.cv1.deployed:
+            upsampled = F.interpolate(x, scale_factor=2.0, mode='nearest')
+            x, finer = torch.cat((upsampled, finer), dim=1), None
+        if finer is None:
+            y = self.cv1(x)
+        else:
+            weight = self.cv1.conv.weight
+            y = self.cv1.norm_act(
+                conv1x1_upsampled_cat(weight, None, x, finer)
+            )
+        y0, y1 = y.split(self.split_channels, dim=1)
+        return self.tail(y0, y1)
+
+    def tail(self, y0: Tensor, y1: Tensor) -> Tensor:
+        """The block after ``cv1``, from the two halves of its output.
+
+        Args:
+            y0 (Tensor): First half, shape (B, mid_channels / 2, H, W).
+            y1 (Tensor): Second half, shape (B, mid_channels / 2, H, W).
+
+        Returns:
+            Tensor: Output, shape (B, out_channels, H, W).
+        """
         y2 = self.cv2(y1)
         y3 = self.cv3(y2)
         return self.cv4(torch.cat((y0, y1, y2, y3), dim=1))
+
+
+def conv1x1_upsampled_cat(
+    weight: Tensor, bias: Optional[Tensor], top: Tensor, finer: Tensor
+) -> Tensor:
+    """A 1x1 convolution of ``cat(upsample(top), finer)`` (``upsample`` the
+    2x nearest upsampling) as ``upsample(conv(top)) + conv(finer)``, each
+    part convolved with its slice of ``weight``.
+
+    Args:
+        weight (Tensor): Kernel, shape (out, C + C', 1, 1).
+        bias (Tensor, optional): Bias, shape (out,), or None.
+        top (Tensor): Coarse map, shape (B, C, H, W).
+        finer (Tensor): Fine map, shape (B, C', 2H, 2W).
+
+    Returns:
+        Tensor: Shape (B, out, 2H, 2W).
+    """
+    split = top.shape[1]
+    coarse = F.conv2d(top, weight[:, :split])
+    fine = F.conv2d(finer, weight[:, split:], bias)
+    upsampled = F.interpolate(coarse, scale_factor=2.0, mode='nearest')
+    return upsampled + fine

@@ -24,7 +24,6 @@ from collections import OrderedDict
 from typing import List, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmdet.utils import OptMultiConfig
 from mmengine.model import BaseModule
@@ -284,9 +283,9 @@ class DFineHybridEncoder(BaseModule):
         self, block: nn.Module, top: Tensor, finer: Tensor
     ) -> Tensor:
         """One FPN fusion: ``block`` over the 2x nearest upsampled ``top``
-        (B, C, H, W) concatenated with ``finer`` (B, C', 2H, 2W)."""
-        upsampled = F.interpolate(top, scale_factor=2.0, mode='nearest')
-        return block(torch.cat((upsampled, finer), dim=1))
+        (B, C, H, W) concatenated with ``finer`` (B, C', 2H, 2W), without
+        making either map (:meth:`RepNCSPELAN4.forward` with ``finer``)."""
+        return block(top, finer)
 
     def _check_inputs(self, inputs: Sequence[Tensor]) -> None:
         """Raise ValueError for a wrong number of levels or sizes that do

@@ -1,0 +1,105 @@
+"""RepNCSPELAN4 with two inputs: the block over an upsampled coarse map and
+a fine one, with the first 1x1 convolution split by input."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dfine_mm.models.layers.rep_ncsp_elan import (
+    RepNCSPELAN4,
+    conv1x1_upsampled_cat,
+)
+from dfine_mm.testing import perturb_
+
+
+def _block() -> RepNCSPELAN4:
+    torch.manual_seed(0)
+    block = RepNCSPELAN4(16, 12, 16, 6, 1, act_cfg=dict(type='SiLU'))
+    perturb_(block, seed=1)
+    return block
+
+
+def _maps(memory_format=torch.contiguous_format):
+    gen = torch.Generator().manual_seed(2)
+    top = torch.randn(2, 8, 5, 7, generator=gen)
+    finer = torch.randn(2, 8, 10, 14, generator=gen)
+    return [
+        x.contiguous(memory_format=memory_format).requires_grad_()
+        for x in (top, finer)
+    ]
+
+
+def _close(actual, expected, msg=None):
+    """Equal up to float rounding: 1e-5 relative to ``expected``'s
+    largest magnitude."""
+    scale = float(expected.abs().max())
+    torch.testing.assert_close(
+        actual, expected, rtol=1e-5, atol=1e-5 * scale, msg=msg
+    )
+
+
+def _concatenated(block, top, finer):
+    upsampled = F.interpolate(top, scale_factor=2.0, mode='nearest')
+    return block(torch.cat((upsampled, finer), dim=1))
+
+
+@pytest.mark.parametrize(
+    'memory_format', [torch.contiguous_format, torch.channels_last]
+)
+def test_training_step_matches_the_concatenation(memory_format):
+    split = _block().train()
+    concat = copy.deepcopy(split)
+    top, finer = _maps(memory_format)
+    top_c, finer_c = (
+        x.detach().clone().requires_grad_() for x in (top, finer)
+    )
+    out = split(top, finer)
+    expected = _concatenated(concat, top_c, finer_c)
+    assert out.shape == (2, 12, 10, 14)
+    _close(out, expected)
+    grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(3))
+    out.backward(grad)
+    expected.backward(grad)
+    _close(top.grad, top_c.grad)
+    _close(finer.grad, finer_c.grad)
+    for (name, param), other in zip(
+        split.named_parameters(), concat.parameters()
+    ):
+        _close(param.grad, other.grad, msg=name)
+    # the batch norms saw the same statistics
+    for (name, buffer), other in zip(split.named_buffers(), concat.buffers()):
+        _close(buffer, other, msg=name)
+
+
+def test_eval_matches_the_concatenation():
+    block = _block().eval()
+    top, finer = _maps()
+    with torch.no_grad():
+        out = block(top, finer)
+        expected = _concatenated(block, top, finer)
+    _close(out, expected)
+
+
+def test_deployed_is_the_concatenation():
+    """Re-parameterized, the block runs the original's graph (the one
+    get_flops.py counts): bit for bit the concatenated form."""
+    block = _block().eval()
+    block.cv1.switch_to_deploy()
+    top, finer = _maps()
+    with torch.no_grad():
+        assert torch.equal(
+            block(top, finer),
+            _concatenated(block, top, finer),
+        )
+
+
+def test_conv1x1_upsampled_cat_with_bias():
+    gen = torch.Generator().manual_seed(5)
+    weight = torch.randn(6, 16, 1, 1, generator=gen)
+    bias = torch.randn(6, generator=gen)
+    top, finer = (x.detach() for x in _maps())
+    upsampled = F.interpolate(top, scale_factor=2.0, mode='nearest')
+    expected = F.conv2d(torch.cat((upsampled, finer), dim=1), weight, bias)
+    _close(conv1x1_upsampled_cat(weight, bias, top, finer), expected)
