@@ -54,7 +54,10 @@ from ..models.layers import (  # noqa: F401
     hgnetv2_blocks,
     rep_ncsp_elan,
 )
-from ..models.layers.rep_ncsp_elan import conv1x1_upsampled_cat
+from ..models.layers.rep_ncsp_elan import (
+    conv1x1_upsampled_cat,
+    upsampled_cat,
+)
 from ..models.necks import dfine_hybrid_encoder  # noqa: F401
 
 
@@ -89,8 +92,7 @@ def rep_ncsp_elan4__forward(
         context = FUNCTION_REWRITER.get_context()
         return context.origin_func(self, x, finer)
     if finer is not None:
-        upsampled = F.interpolate(x, scale_factor=2.0, mode='nearest')
-        x = torch.cat((upsampled, finer), dim=1)
+        x = upsampled_cat(x, finer)
     y0, y1 = (
         self.cv1.act(F.conv2d(x, weight, bias))
         for weight, bias in _cv1_halves(self)

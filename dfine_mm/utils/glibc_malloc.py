@@ -56,7 +56,7 @@ def keep_freed_memory(trim_threshold: int = MAX_TRIM_THRESHOLD) -> bool:
     Raises:
         ValueError: If ``trim_threshold`` is not an int in that range.
     """
-    return _set(0, check_trim_threshold(trim_threshold))
+    return _set(glibc(), 0, check_trim_threshold(trim_threshold))
 
 
 def check_trim_threshold(trim_threshold: int) -> int:
@@ -86,14 +86,16 @@ def release_freed_memory() -> bool:
         bool: Whether glibc took the settings (False when the C library is
         not glibc).
     """
-    done = _set(DEFAULT_MMAP_MAX, DEFAULT_TRIM_THRESHOLD)
-    if done:
-        glibc().malloc_trim(0)
-    return done
-
-
-def _set(mmap_max: int, trim_threshold: int) -> bool:
     libc = glibc()
+    if not _set(libc, DEFAULT_MMAP_MAX, DEFAULT_TRIM_THRESHOLD):
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
+def _set(
+    libc: Optional[ctypes.CDLL], mmap_max: int, trim_threshold: int
+) -> bool:
     if libc is None:
         return False
     return bool(libc.mallopt(M_MMAP_MAX, mmap_max)) and bool(

@@ -106,11 +106,10 @@ class RepNCSPELAN4(nn.Module):
         Returns:
             Tensor: Output, shape (B, out_channels, H, W).
         """
-        if finer is not None and self.cv1.deployed:
-            upsampled = F.interpolate(x, scale_factor=2.0, mode='nearest')
-            x, finer = torch.cat((upsampled, finer), dim=1), None
         if finer is None:
             y = self.cv1(x)
+        elif self.cv1.deployed:
+            y = self.cv1(upsampled_cat(x, finer))
         else:
             weight = self.cv1.conv.weight
             y = self.cv1.norm_act(
@@ -132,6 +131,21 @@ class RepNCSPELAN4(nn.Module):
         y2 = self.cv2(y1)
         y3 = self.cv3(y2)
         return self.cv4(torch.cat((y0, y1, y2, y3), dim=1))
+
+
+def upsampled_cat(top: Tensor, finer: Tensor) -> Tensor:
+    """``cat(upsample(top), finer)`` along channels, ``upsample`` the 2x
+    nearest upsampling.
+
+    Args:
+        top (Tensor): Coarse map, shape (B, C, H, W).
+        finer (Tensor): Fine map, shape (B, C', 2H, 2W).
+
+    Returns:
+        Tensor: Shape (B, C + C', 2H, 2W).
+    """
+    upsampled = F.interpolate(top, scale_factor=2.0, mode='nearest')
+    return torch.cat((upsampled, finer), dim=1)
 
 
 def conv1x1_upsampled_cat(
