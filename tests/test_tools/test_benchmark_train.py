@@ -89,21 +89,31 @@ def test_ops_with_a_reference_profiles_both_in_one_process():
      (['--paired', '--compare-transformers', '--profile'],
       'cannot be combined'),
      (['--profile', '--compile'], 'cannot time compiled parts'),
-     (['--ops', '5', '--profile'], '--ops and --profile cannot')],
+     (['--ops', '5', '--profile'], '--ops and --profile cannot'),
+     (['--compare-official', 'no/such/checkout'], 'is not a directory')],
 )  # fmt: skip
 def test_refusals(extra, message, capsys):
     tool = load_script('tools/analysis_tools/benchmark_train.py')
     with pytest.raises(SystemExit):
-        tool.parse_args(['config.py', *extra])
+        tool.parse_args([DEMO_CONFIG, *extra])
     assert message in capsys.readouterr().err
+
+
+def test_a_missing_config_is_refused_before_any_worker(tmp_path, capsys):
+    tool = load_script('tools/analysis_tools/benchmark_train.py')
+    missing = str(tmp_path / 'missing_config.py')
+    with pytest.raises(SystemExit):
+        tool.main([missing, '--runs', '1', '--warmup', '0'])
+    assert f'config {missing} does not exist' in capsys.readouterr().err
 
 
 def test_a_failing_worker_shows_its_error(tmp_path):
     tool = load_script('tools/analysis_tools/benchmark_train.py')
-    missing = str(tmp_path / 'missing_config.py')
+    config = tmp_path / 'broken_config.py'
+    config.write_text("model = dict(type='NoSuchDetector', backbone=dict())\n")
     with pytest.raises(RuntimeError, match='the dfine_mm worker failed') as e:
-        tool.main([missing, '--runs', '1', '--warmup', '0'])
-    assert 'missing_config.py' in str(e.value).split(':\n', 1)[1]
+        tool.main([str(config), '--runs', '1', '--warmup', '0'])
+    assert 'NoSuchDetector' in str(e.value).split(':\n', 1)[1]
 
 
 def test_compile_and_channels_last_prepare_dfine_mm_only():

@@ -109,6 +109,16 @@ def parse_args(argv=None):
         choices=('dfine_mm', 'transformers', 'official', 'paired'),
     )  # fmt: skip
     args = parser.parse_args(argv)
+    # the workers read these paths: refuse a missing one before starting
+    if not os.path.isfile(args.config):
+        parser.error(f'config {args.config} does not exist: pass the path '
+                     'of a config file, e.g. configs/dfine/'
+                     'dfine-s_hgnetv2-b0_4xb8-132e_coco.py')  # fmt: skip
+    if args.compare_official and not os.path.isdir(args.compare_official):
+        parser.error(
+            f'--compare-official {args.compare_official} is not a '
+            'directory: pass a checkout of Peterande/D-FINE'
+        )
     if args.paired and not (args.compare_transformers
                             or args.compare_official):  # fmt: skip
         parser.error(
