@@ -50,6 +50,30 @@ def _torchvision_stand_in() -> Dict[str, types.ModuleType]:
             'torchvision.ops.boxes': boxes}  # fmt: skip
 
 
+def check_official_checkout(root: str) -> str:
+    """The absolute path of a checkout of the original D-FINE code.
+
+    Args:
+        root (str): The folder a user passed (the one holding ``src/`` and
+            ``configs/``).
+
+    Returns:
+        str: ``root`` made absolute.
+
+    Raises:
+        FileNotFoundError: If ``root`` lacks the original's decoder module.
+    """
+    root = osp.abspath(root)
+    decoder = osp.join(root, 'src', 'zoo', 'dfine', 'dfine_decoder.py')
+    if not osp.isfile(decoder):
+        raise FileNotFoundError(
+            f'{root} is not a checkout of the original D-FINE code: '
+            f'{decoder} is missing (clone Peterande/D-FINE and pass the '
+            'folder that holds src/ and configs/)'
+        )
+    return root
+
+
 def load_official_modules(root: str) -> types.SimpleNamespace:
     """The original's model, criterion and matcher classes.
 
@@ -66,14 +90,7 @@ def load_official_modules(root: str) -> types.SimpleNamespace:
         FileNotFoundError: If ``root`` is not such a checkout.
         RuntimeError: If another ``src`` package is already imported.
     """
-    root = osp.abspath(root)
-    decoder = osp.join(root, 'src', 'zoo', 'dfine', 'dfine_decoder.py')
-    if not osp.isfile(decoder):
-        raise FileNotFoundError(
-            f'{root} is not a checkout of the original D-FINE code: '
-            f'{decoder} is missing (clone Peterande/D-FINE and pass the '
-            'folder that holds src/ and configs/)'
-        )
+    root = check_official_checkout(root)
     loaded = sys.modules.get('src')
     if loaded is not None and getattr(loaded, '__path__', None) != [
         osp.join(root, 'src')

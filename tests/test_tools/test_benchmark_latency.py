@@ -38,3 +38,13 @@ def test_a_checkpoint_with_a_comparison_is_refused(tool, capsys):
         tool.parse_args([CONFIG, '--checkpoint', 'x.pth',
                          '--compare-transformers'])  # fmt: skip
     assert 'cannot be combined' in capsys.readouterr().err
+
+
+def test_a_folder_that_is_not_the_original_code_is_refused(
+    tool, tmp_path, capsys
+):
+    with pytest.raises(SystemExit):
+        tool.parse_args([CONFIG, '--compare-official', str(tmp_path)])
+    err = capsys.readouterr().err
+    assert 'is not a checkout of the original D-FINE code' in err
+    assert 'dfine_decoder.py is missing' in err

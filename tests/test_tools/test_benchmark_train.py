@@ -90,7 +90,8 @@ def test_ops_with_a_reference_profiles_both_in_one_process():
       'cannot be combined'),
      (['--profile', '--compile'], 'cannot time compiled parts'),
      (['--ops', '5', '--profile'], '--ops and --profile cannot'),
-     (['--compare-official', 'no/such/checkout'], 'is not a directory')],
+     (['--compare-official', 'no/such/checkout'],
+      'is not a checkout of the original')],
 )  # fmt: skip
 def test_refusals(extra, message, capsys):
     tool = load_script('tools/analysis_tools/benchmark_train.py')

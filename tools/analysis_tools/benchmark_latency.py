@@ -62,6 +62,13 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     parser.add_argument('--fp16', action='store_true', help='fp16 autocast')
     args = parser.parse_args(argv)
+    if args.compare_official:  # before building anything
+        from dfine_mm.testing.official_dfine import check_official_checkout
+
+        try:
+            check_official_checkout(args.compare_official)
+        except FileNotFoundError as error:
+            parser.error(f'--compare-official: {error}')
     compared = args.compare_transformers or args.compare_official
     if args.checkpoint and compared:
         parser.error(

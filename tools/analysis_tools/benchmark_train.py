@@ -114,11 +114,13 @@ def parse_args(argv=None):
         parser.error(f'config {args.config} does not exist: pass the path '
                      'of a config file, e.g. configs/dfine/'
                      'dfine-s_hgnetv2-b0_4xb8-132e_coco.py')  # fmt: skip
-    if args.compare_official and not os.path.isdir(args.compare_official):
-        parser.error(
-            f'--compare-official {args.compare_official} is not a '
-            'directory: pass a checkout of Peterande/D-FINE'
-        )
+    if args.compare_official:
+        from dfine_mm.testing.official_dfine import check_official_checkout
+
+        try:
+            check_official_checkout(args.compare_official)
+        except FileNotFoundError as error:
+            parser.error(f'--compare-official: {error}')
     if args.paired and not (args.compare_transformers
                             or args.compare_official):  # fmt: skip
         parser.error(
