@@ -1,13 +1,13 @@
 """benchmark_train.py's report, from made-up results."""
 
-from helpers import load_script
+from helpers import DEMO_CONFIG, load_script
 
 from dfine_mm.testing.train_report import report_lines
 
 
 def _args(*extra):
     tool = load_script('tools/analysis_tools/benchmark_train.py')
-    return tool.parse_args(['configs/x.py', '--compare-transformers', *extra])
+    return tool.parse_args([DEMO_CONFIG, '--compare-transformers', *extra])
 
 
 def test_timing_report_with_the_ratios():
@@ -16,7 +16,9 @@ def test_timing_report_with_the_ratios():
         'transformers': dict(time=2.0, memory=1000.0),
     }
     lines = report_lines(_args(), results, 'transformers')
-    assert lines[0].startswith('x.py: training step')
+    assert lines[0].startswith(
+        'dfine-n_hgnetv2-b0_1xb16-9e_synthetic.py: training step'
+    )
     assert lines[0].endswith('2 threads, median of 5')
     assert lines[1].split() == ['dfine_mm', '1500', 'ms', 'peak', 'memory',
                                 '+', '900', 'MiB']  # fmt: skip
