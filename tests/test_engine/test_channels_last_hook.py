@@ -156,3 +156,17 @@ def test_gradient_hooks_only_on_cpu_tensors(device, hooked):
     output = torch.zeros(2, 4, 3, 3, device=device, requires_grad=True)
     _grads_in_output_format(nn.Identity(), (output,), output)
     assert bool(output._backward_hooks) is hooked
+
+
+def test_a_model_off_the_cpu_gets_no_gradient_hooks():
+    """A model on another device (``meta`` stands in for CUDA) gets no
+    forward hook per batch norm (a Python call each in every step for
+    nothing); its parameters still go channels-last."""
+    toy = Toy().to('meta')
+    hook = DFineChannelsLastHook()
+    hook.before_run(SimpleNamespace(model=toy))
+    assert hook._handles == []
+    assert not any(m._forward_hooks for m in toy.modules())
+    weight = toy.neck.fuse[0].weight
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    assert not weight.is_contiguous()
