@@ -40,6 +40,51 @@ TINY_NECK = dict(
 )
 
 
+#: DFineHybridEncoder settings of the official D-FINE variants
+#: (dfine_spec.md b.3), written here independently of the configs
+NECK_VARIANTS = {
+    'n': dict(
+        in_channels=(512, 1024),
+        hidden_dim=128,
+        dim_feedforward=512,
+        use_encoder_idx=(1,),
+        expansion=0.34,
+        depth_mult=0.5,
+    ),
+    's': dict(
+        in_channels=(256, 512, 1024),
+        hidden_dim=256,
+        dim_feedforward=1024,
+        use_encoder_idx=(2,),
+        expansion=0.5,
+        depth_mult=0.34,
+    ),
+    'm': dict(
+        in_channels=(384, 768, 1536),
+        hidden_dim=256,
+        dim_feedforward=1024,
+        use_encoder_idx=(2,),
+        expansion=1.0,
+        depth_mult=0.67,
+    ),
+    'l': dict(
+        in_channels=(512, 1024, 2048),
+        hidden_dim=256,
+        dim_feedforward=1024,
+        use_encoder_idx=(2,),
+        expansion=1.0,
+        depth_mult=1.0,
+    ),
+    'x': dict(
+        in_channels=(512, 1024, 2048),
+        hidden_dim=384,
+        dim_feedforward=2048,
+        use_encoder_idx=(2,),
+        expansion=1.0,
+        depth_mult=1.0,
+    ),
+}
+
 #: the start of a child-process script that reads glibc's own bookkeeping
 #: (``libc.mallinfo2()``, glibc >= 2.33; ``MIB`` bytes in a MiB): counted
 #: by malloc, not by the kernel, so transparent huge pages and the

@@ -6,6 +6,7 @@ import os.path as osp
 
 import pytest
 import torch
+from helpers import NECK_VARIANTS, REPO_ROOT
 
 from dfine_mm.converters.encoder_keys import (
     convert_official_encoder_state_dict,
@@ -15,51 +16,10 @@ from dfine_mm.converters.encoder_keys import (
 )
 from dfine_mm.models.necks import DFineHybridEncoder
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
 DATA_DIR = osp.join(REPO_ROOT, 'tests', 'data')
 KEYS_DIR = osp.join(DATA_DIR, 'state_dict_keys')
 OFFICIAL_N = osp.join(DATA_DIR, 'official_n', 'official_n_perturbed.pth')
 
-VARIANTS = {
-    'n': dict(
-        in_channels=(512, 1024),
-        hidden_dim=128,
-        dim_feedforward=512,
-        use_encoder_idx=(1,),
-        expansion=0.34,
-        depth_mult=0.5,
-    ),
-    's': dict(
-        in_channels=(256, 512, 1024),
-        hidden_dim=256,
-        dim_feedforward=1024,
-        expansion=0.5,
-        depth_mult=0.34,
-    ),
-    'm': dict(
-        in_channels=(384, 768, 1536),
-        hidden_dim=256,
-        dim_feedforward=1024,
-        expansion=1.0,
-        depth_mult=0.67,
-    ),
-    'l': dict(
-        in_channels=(512, 1024, 2048),
-        hidden_dim=256,
-        dim_feedforward=1024,
-        expansion=1.0,
-        depth_mult=1.0,
-    ),
-    'x': dict(
-        in_channels=(512, 1024, 2048),
-        hidden_dim=384,
-        dim_feedforward=2048,
-        expansion=1.0,
-        depth_mult=1.0,
-    ),
-}
 
 # sha256 (first 16 hex digits) and line count of the sorted lines
 # 'key<TAB>shape<TAB>dtype' of the 'encoder.' entries (prefix removed) of
@@ -106,14 +66,14 @@ def _official_lines(variant, deploy):
 
 
 def _neck(variant, deploy):
-    neck = DFineHybridEncoder(**VARIANTS[variant]).eval()
+    neck = DFineHybridEncoder(**NECK_VARIANTS[variant]).eval()
     if deploy:
         neck.switch_to_deploy()
     return neck
 
 
 @pytest.mark.parametrize('deploy', [False, True], ids=['train', 'deploy'])
-@pytest.mark.parametrize('variant', sorted(VARIANTS))
+@pytest.mark.parametrize('variant', sorted(NECK_VARIANTS))
 def test_state_dict_layout_equals_official(variant, deploy):
     lines = _layout_lines(_neck(variant, deploy).state_dict())
     assert (len(lines), _digest(lines)) == OFFICIAL_LAYOUT_DIGESTS[
@@ -154,7 +114,7 @@ def test_official_state_dict_loads_strictly(variant, deploy):
     neck.load_state_dict(converted, strict=True)
     for key, value in converted.items():
         assert torch.equal(neck.state_dict()[key], value)
-    in_channels = VARIANTS[variant]['in_channels']
+    in_channels = NECK_VARIANTS[variant]['in_channels']
     feats = tuple(
         torch.rand(
             1, c, 2 ** (len(in_channels) - i), 2 ** (len(in_channels) - i)
@@ -344,7 +304,7 @@ def test_convert_transformers_model_state_dict():
     model = transformers.DFineForObjectDetection(config)
     state_dict = model.state_dict()
     converted = convert_transformers_encoder_state_dict(state_dict)
-    neck = DFineHybridEncoder(**VARIANTS['n'])
+    neck = DFineHybridEncoder(**NECK_VARIANTS['n'])
     assert _layout_lines(converted) == _layout_lines(neck.state_dict())
     neck.load_state_dict(converted, strict=True)
     attn = 'model.encoder.aifi.0.layers.0.self_attn.'

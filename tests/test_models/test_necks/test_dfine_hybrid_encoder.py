@@ -5,7 +5,7 @@ import copy
 
 import pytest
 import torch
-from helpers import TINY_NECK
+from helpers import NECK_VARIANTS, TINY_NECK
 from mmdet.registry import MODELS
 
 from dfine_mm.converters.encoder_keys import (
@@ -14,50 +14,8 @@ from dfine_mm.converters.encoder_keys import (
 from dfine_mm.models.layers.aifi import sincos_position_embedding_2d
 from dfine_mm.models.necks import DFineHybridEncoder
 
-# Official settings (dfine_spec.md b.3) and the official encoder parameter
-# counts (train mode, input projections included).
-VARIANTS = {
-    'n': dict(
-        in_channels=(512, 1024),
-        hidden_dim=128,
-        dim_feedforward=512,
-        use_encoder_idx=(1,),
-        expansion=0.34,
-        depth_mult=0.5,
-    ),
-    's': dict(
-        in_channels=(256, 512, 1024),
-        hidden_dim=256,
-        dim_feedforward=1024,
-        use_encoder_idx=(2,),
-        expansion=0.5,
-        depth_mult=0.34,
-    ),
-    'm': dict(
-        in_channels=(384, 768, 1536),
-        hidden_dim=256,
-        dim_feedforward=1024,
-        use_encoder_idx=(2,),
-        expansion=1.0,
-        depth_mult=0.67,
-    ),
-    'l': dict(
-        in_channels=(512, 1024, 2048),
-        hidden_dim=256,
-        dim_feedforward=1024,
-        use_encoder_idx=(2,),
-        expansion=1.0,
-        depth_mult=1.0,
-    ),
-    'x': dict(
-        in_channels=(512, 1024, 2048),
-        hidden_dim=384,
-        dim_feedforward=2048,
-        use_encoder_idx=(2,),
-        expansion=1.0,
-        depth_mult=1.0,
-    ),
-}
+# The official encoder parameter counts (train mode, input projections
+# included) of NECK_VARIANTS.
 PARAM_COUNTS = dict(
     n=703_824, s=4_021_504, m=7_799_040, l=9_343_232, x=20_700_032
 )
@@ -100,9 +58,9 @@ def _max_diff(outs_a, outs_b):
     return max((a - b).abs().max().item() for a, b in zip(outs_a, outs_b))
 
 
-@pytest.mark.parametrize('variant', sorted(VARIANTS))
+@pytest.mark.parametrize('variant', sorted(NECK_VARIANTS))
 def test_official_parameter_count(variant):
-    neck = DFineHybridEncoder(**VARIANTS[variant])
+    neck = DFineHybridEncoder(**NECK_VARIANTS[variant])
     num_params = sum(p.numel() for p in neck.parameters())
     assert num_params == PARAM_COUNTS[variant]
     branch, blocks = DERIVED[variant]
@@ -314,7 +272,7 @@ def _transformers_model(cfg):
 
 @pytest.mark.parametrize('variant', ['n', 's', 'l', 'x'])
 def test_parity_with_transformers(variant):
-    cfg = VARIANTS[variant]
+    cfg = NECK_VARIANTS[variant]
     model = _transformers_model(cfg)
     generator = torch.Generator().manual_seed(0)
     encoder_prefixes = ('model.encoder.', 'model.encoder_input_proj.')
