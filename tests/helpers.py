@@ -42,48 +42,18 @@ TINY_NECK = dict(
 
 #: DFineHybridEncoder settings of the official D-FINE variants
 #: (dfine_spec.md b.3), written here independently of the configs
-NECK_VARIANTS = {
-    'n': dict(
-        in_channels=(512, 1024),
-        hidden_dim=128,
-        dim_feedforward=512,
-        use_encoder_idx=(1,),
-        expansion=0.34,
-        depth_mult=0.5,
-    ),
-    's': dict(
-        in_channels=(256, 512, 1024),
-        hidden_dim=256,
-        dim_feedforward=1024,
-        use_encoder_idx=(2,),
-        expansion=0.5,
-        depth_mult=0.34,
-    ),
-    'm': dict(
-        in_channels=(384, 768, 1536),
-        hidden_dim=256,
-        dim_feedforward=1024,
-        use_encoder_idx=(2,),
-        expansion=1.0,
-        depth_mult=0.67,
-    ),
-    'l': dict(
-        in_channels=(512, 1024, 2048),
-        hidden_dim=256,
-        dim_feedforward=1024,
-        use_encoder_idx=(2,),
-        expansion=1.0,
-        depth_mult=1.0,
-    ),
-    'x': dict(
-        in_channels=(512, 1024, 2048),
-        hidden_dim=384,
-        dim_feedforward=2048,
-        use_encoder_idx=(2,),
-        expansion=1.0,
-        depth_mult=1.0,
-    ),
-}
+NECK_VARIANTS = dict(
+    n=dict(in_channels=(512, 1024), hidden_dim=128, dim_feedforward=512,
+           use_encoder_idx=(1,), expansion=0.34, depth_mult=0.5),
+    s=dict(in_channels=(256, 512, 1024), hidden_dim=256, dim_feedforward=1024,
+           use_encoder_idx=(2,), expansion=0.5, depth_mult=0.34),
+    m=dict(in_channels=(384, 768, 1536), hidden_dim=256, dim_feedforward=1024,
+           use_encoder_idx=(2,), expansion=1.0, depth_mult=0.67),
+    l=dict(in_channels=(512, 1024, 2048), hidden_dim=256, dim_feedforward=1024,
+           use_encoder_idx=(2,), expansion=1.0, depth_mult=1.0),
+    x=dict(in_channels=(512, 1024, 2048), hidden_dim=384, dim_feedforward=2048,
+           use_encoder_idx=(2,), expansion=1.0, depth_mult=1.0),
+)  # fmt: skip
 
 #: the start of a child-process script that reads glibc's own bookkeeping
 #: (``libc.mallinfo2()``, glibc >= 2.33; ``MIB`` bytes in a MiB): counted
@@ -121,6 +91,50 @@ def run_without_malloc_tunables(script: str, *args: str) -> str:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
+
+
+def runner_and_hook(
+    folder, config: str, lines: str, hook_type: str, make_dataset
+) -> tuple:
+    """A stand-in runner for a child of ``config`` that adds ``lines``
+    (the child's config, a model with its data preprocessor, a train
+    loader over ``make_dataset(child's config)``, epoch 0, a silent logger)
+    and the child's custom hook ``hook_type``, built.
+
+    Args:
+        folder: Where the child config is written (e.g. ``tmp_path``).
+        config (str): The parent config's path.
+        lines (str): The child's lines after its ``_base_``.
+        hook_type (str): The hook's registered name.
+        make_dataset (callable): The child's config -> what the train
+            loader holds.
+
+    Returns:
+        tuple: ``(runner, hook)``.
+    """
+    from types import SimpleNamespace
+
+    from mmdet.registry import HOOKS, MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+
+    child = osp.join(folder, 'child.py')
+    with open(child, 'w') as f:
+        f.write(f"_base_ = '{config}'\n" + lines)
+    cfg = Config.fromfile(child)
+    register_all_modules()
+    model = SimpleNamespace(
+        data_preprocessor=MODELS.build(cfg.model.data_preprocessor)
+    )
+    loader = SimpleNamespace(
+        dataset=make_dataset(cfg), persistent_workers=False
+    )
+    logger = SimpleNamespace(info=lambda *args: None)
+    runner = SimpleNamespace(
+        cfg=cfg, model=model, train_dataloader=loader, epoch=0, logger=logger
+    )
+    (hook_cfg,) = [h for h in cfg.custom_hooks if h.type == hook_type]
+    return runner, HOOKS.build(hook_cfg)
 
 
 @contextlib.contextmanager

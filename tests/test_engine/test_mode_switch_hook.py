@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from helpers import REPO_ROOT, det_samples
-from mmdet.registry import HOOKS, MODELS
+from helpers import REPO_ROOT, det_samples, runner_and_hook
+from mmdet.registry import HOOKS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.logging import MessageHub
@@ -15,21 +15,10 @@ S_CONFIG = f'{REPO_ROOT}/configs/dfine/dfine-s_hgnetv2-b0_4xb8-132e_coco.py'
 
 
 def _runner(tmp_path, lines):
-    child = tmp_path / 'child.py'
-    child.write_text(f"_base_ = '{S_CONFIG}'\n" + lines)
-    cfg = Config.fromfile(str(child))
-    register_all_modules()
-    model = SimpleNamespace(
-        data_preprocessor=MODELS.build(cfg.model.data_preprocessor)
-    )
-    dataset = SimpleNamespace(pipeline='stage 1')
-    loader = SimpleNamespace(dataset=dataset, persistent_workers=False)
-    runner = SimpleNamespace(cfg=cfg, model=model, train_dataloader=loader,
-                             epoch=0, logger=SimpleNamespace(
-                                 info=lambda *a: None))  # fmt: skip
-    (hook_cfg,) = [h for h in cfg.custom_hooks
-                   if h.type == 'DFineModeSwitchHook']  # fmt: skip
-    return runner, HOOKS.build(hook_cfg)
+    return runner_and_hook(
+        tmp_path, S_CONFIG, lines, 'DFineModeSwitchHook',
+        lambda cfg: SimpleNamespace(pipeline='stage 1'),
+    )  # fmt: skip
 
 
 def _resized_side(runner, epoch):

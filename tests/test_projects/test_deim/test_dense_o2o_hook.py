@@ -3,14 +3,9 @@ config's top-level epochs (a child that sets them moves the switches), and
 batch MixUp joins the data preprocessor in front of the multi-scale
 resize."""
 
-from types import SimpleNamespace
-
 import pytest
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, runner_and_hook
 from mmdet.datasets import MultiImageMixDataset
-from mmdet.registry import HOOKS, MODELS
-from mmdet.utils import register_all_modules
-from mmengine.config import Config
 from mmengine.dataset import BaseDataset
 
 from dfine_mm.models.data_preprocessors import DFineBatchMultiScaleResize
@@ -30,21 +25,10 @@ class FourImages(BaseDataset):
 
 
 def runner_of(tmp_path, lines=''):
-    child = tmp_path / 'child.py'
-    child.write_text(f"_base_ = '{S_CONFIG}'\n" + lines)
-    cfg = Config.fromfile(str(child))
-    register_all_modules()
-    model = SimpleNamespace(
-        data_preprocessor=MODELS.build(cfg.model.data_preprocessor)
-    )
-    dataset = MultiImageMixDataset(FourImages(), cfg.train_pipeline)
-    loader = SimpleNamespace(dataset=dataset, persistent_workers=False)
-    runner = SimpleNamespace(cfg=cfg, model=model, train_dataloader=loader,
-                             epoch=0, logger=SimpleNamespace(
-                                 info=lambda *a: None))  # fmt: skip
-    (hook_cfg,) = [h for h in cfg.custom_hooks
-                   if h.type == 'DEIMDenseO2OHook']  # fmt: skip
-    return runner, HOOKS.build(hook_cfg)
+    return runner_and_hook(
+        tmp_path, S_CONFIG, lines, 'DEIMDenseO2OHook',
+        lambda cfg: MultiImageMixDataset(FourImages(), cfg.train_pipeline),
+    )  # fmt: skip
 
 
 def pipeline_at(runner, hook, epoch):
