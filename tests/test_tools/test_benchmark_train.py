@@ -3,6 +3,7 @@
 D-FINE-N steps; the shares and the bookkeeping, not the timings."""
 
 import pytest
+import torch
 from helpers import DEMO_CONFIG, REPO_ROOT, load_script
 
 from dfine_mm.testing.step_profile import STEP_SECTIONS
@@ -128,3 +129,21 @@ def test_compile_and_channels_last_prepare_dfine_mm_only():
     for part in (model.backbone, model.neck):
         assert part._compiled_call_impl is not None
     assert all(m._compiled_call_impl is None for m in reference.modules())
+
+
+def test_the_channels_last_hook_finds_the_model_on_its_device():
+    """As in a runner, the model is on ``--device`` when the channels-last
+    hook prepares it (``meta`` stands in for CUDA): channels-last weights,
+    and no CPU-only gradient hooks."""
+    tool = load_script('tools/analysis_tools/benchmark_train.py')
+    config = f'{REPO_ROOT}/configs/dfine/dfine-n_hgnetv2-b0_4xb32-160e_coco.py'
+    args = tool.parse_args(
+        [config, '--compare-transformers', '--channels-last']
+        + ['--device', 'meta']
+    )
+    model, reference, _ = tool.build(args)
+    conv = model.backbone.stem.stem1.conv
+    assert conv.weight.device.type == 'meta'
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not any(m._forward_hooks for m in model.modules())
+    assert next(reference.parameters()).device.type == 'meta'

@@ -141,22 +141,6 @@ def parse_args(argv=None):
     return args
 
 
-def fixed_targets(args, num_classes=80):
-    """Images in [0, 1] and per-image boxes (cxcywh normalised), labels in
-    [0, num_classes)."""
-    generator = torch.Generator().manual_seed(0)
-    shape = (args.batch, 3, args.size, args.size)
-    images = torch.rand(shape, generator=generator)
-    targets = []
-    for _ in range(args.batch):
-        centre = torch.rand(args.boxes, 2, generator=generator) * 0.6 + 0.2
-        size = torch.rand(args.boxes, 2, generator=generator) * 0.3 + 0.05
-        labels = torch.randint(0, num_classes, (args.boxes,),
-                               generator=generator)  # fmt: skip
-        targets.append((torch.cat([centre, size], 1), labels))
-    return images, targets
-
-
 def build(args):
     """dfine_mm's model and the reference's (transformers' or, with
     ``--compare-official``, the original's) with the same weights, and the
@@ -192,6 +176,7 @@ def build(args):
     perturb_(reference, scale=0.05)
     state_dict, _ = convert_dfine_state_dict(reference.state_dict())
     model.load_state_dict(state_dict, strict=True)
+    model = model.to(args.device)  # as a runner's hooks find it
     if args.channels_last:
         from types import SimpleNamespace
 
@@ -202,8 +187,7 @@ def build(args):
         from dfine_mm.engine.hooks import compile_parts
 
         compile_parts(model)
-    return (model.to(args.device).train(),
-            reference.to(args.device).train(), criterion)  # fmt: skip
+    return model.train(), reference.to(args.device).train(), criterion
 
 
 def _autocast(args):
@@ -216,12 +200,15 @@ def step_fn(args, which, timer=None, built=None):
     """A closure running one forward + loss + backward (with ``timer``, a
     :class:`SectionTimer`, also the optimizer step, every section timed) of
     ``built`` (what :func:`build` returned; built here when None)."""
-    from mmdet.structures import DetDataSample
-    from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
-    from mmengine.structures import InstanceData
+    from dfine_mm.testing.train_batch import (
+        det_samples_of,
+        fixed_train_batch,
+    )
 
     model, reference, criterion = built or build(args)
-    images, targets = fixed_targets(args, model.bbox_head.num_classes)
+    images, targets = fixed_train_batch(
+        args.batch, args.size, args.boxes, model.bbox_head.num_classes
+    )
     images = images.to(args.device)
     targets = [(b.to(args.device), c.to(args.device)) for b, c in targets]
     if which == 'official':
@@ -247,19 +234,7 @@ def step_fn(args, which, timer=None, built=None):
             loss.backward()
 
         return step
-    scale = torch.tensor([args.size] * 4, dtype=torch.float32)
-    scale = scale.to(args.device)
-    samples = []
-    for boxes, classes in targets:
-        shape = (args.size, args.size)
-        sample = DetDataSample(
-            metainfo=dict(img_shape=shape, ori_shape=shape, pad_shape=shape)
-        )
-        sample.gt_instances = InstanceData(
-            bboxes=bbox_cxcywh_to_xyxy(boxes) * scale, labels=classes
-        )
-        samples.append(sample)
-
+    samples = det_samples_of(targets, args.size)
     if timer is not None:
         from dfine_mm.testing.step_profile import profiled_training_step
 
