@@ -18,6 +18,7 @@ from ..utils.go_lsd import denoising_keepalive
 from ..utils.grid_anchors import grid_anchors
 from ..utils.gt_labels import check_sample_labels
 from ..utils.inference import prune_for_inference, to_channels_last
+from ..utils.input_images import check_input_images
 from ..utils.query_selection import gather_rows, select_queries
 from ..utils.settings import head_settings, inject_setting
 
@@ -147,30 +148,13 @@ class DFINE(DetectionTransformer):
     # DetectionTransformer pipeline
     # ------------------------------------------------------------------
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor]:
-        """Backbone + hybrid encoder, after checking the input.
+        """Backbone + hybrid encoder, after :func:`check_input_images`.
 
         Args:
             batch_inputs (Tensor): Images (B, 3, H, W), RGB in [0, 1], H and
                 W divisible by 32.
-
-        Raises:
-            ValueError: For another number of channels or a side that is
-                not divisible by 32.
         """
-        if batch_inputs.dim() != 4 or batch_inputs.shape[1] != 3:
-            raise ValueError(
-                'D-FINE takes images of shape (B, 3, H, W), got '
-                f'{tuple(batch_inputs.shape)}; convert grey or RGBA images '
-                'to 3-channel RGB'
-            )
-        height, width = batch_inputs.shape[-2:]
-        if int(height) % 32 or int(width) % 32:
-            raise ValueError(
-                f'D-FINE needs image sides divisible by 32 (the stride of '
-                f'its coarsest level), got {int(height)}x{int(width)}; '
-                'resize to such a size or set '
-                'data_preprocessor.pad_size_divisor=32'
-            )
+        check_input_images(batch_inputs)
         return super().extract_feat(batch_inputs)
 
     def forward_transformer(
@@ -205,6 +189,12 @@ class DFINE(DetectionTransformer):
         batch_data_samples: OptSampleList = None,
     ) -> Tuple[Dict, Dict]:
         """Project (if configured) and flatten the levels.
+
+        Args:
+            img_feats (tuple[Tensor]): The neck's maps, per level
+                (B, C_l, H_l, W_l), finest first.
+            batch_data_samples (list[DetDataSample], optional): Unused here
+                (mmdet's interface).
 
         Returns:
             tuple[dict]: ``(dict(feat=memory), dict(spatial_shapes=...,
@@ -305,6 +295,16 @@ class DFINE(DetectionTransformer):
     ) -> Dict:
         """Run the decoder with the head's branches.
 
+        Args:
+            query (Tensor): Content queries (B, Q', C), denoising first.
+            reference_points (Tensor): Initial boxes (B, Q', 4), cxcywh
+                normalised to [0, 1].
+            value (list[Tensor]): Per level the memory as maps
+                (B * M, C / M, H_l, W_l) (:meth:`pre_transformer`).
+            spatial_shapes (Shapes): (H_l, W_l) per level.
+            attn_mask (Tensor, optional): Bool (Q', Q') self-attention
+                mask, True where attention is blocked (denoising).
+
         Returns:
             dict: ``hidden_states`` (R, B, Q', C), ``references`` (R, B, Q',
             4), ``corners`` (R, B, Q', 4 * (N + 1)), ``fdr_params`` (the
@@ -333,6 +333,15 @@ class DFINE(DetectionTransformer):
         A batch without any ground truth has no denoising queries; the
         denoising embedding then gets a zero loss so that every parameter
         still receives a gradient (distributed training needs this).
+
+        Args:
+            batch_inputs (Tensor): Images (B, 3, H, W), preprocessed.
+            batch_data_samples (list[DetDataSample]): Per image
+                ``gt_instances`` (``bboxes`` (N, 4) xyxy pixels, ``labels``
+                (N,)) and the image meta.
+
+        Returns:
+            dict[str, Tensor]: Loss terms by name (scalars).
         """
         check_sample_labels(batch_data_samples, self.bbox_head.num_classes)
         img_feats = self.extract_feat(batch_inputs)

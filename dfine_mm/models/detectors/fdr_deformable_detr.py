@@ -83,6 +83,17 @@ class FDRDeformableDETR(FDRDetectorMixin, DeformableDETR):
     ) -> Dict:
         """Run the FDR decoder with the head's branches.
 
+        Args:
+            query (Tensor): Queries (B, Q, C).
+            query_pos (Tensor): Their position embedding (B, Q, C).
+            memory (Tensor): Encoder output (B, S, C).
+            memory_mask (Tensor): Bool (B, S), True at padding.
+            reference_points (Tensor): Initial boxes (B, Q, 4), cxcywh
+                normalised to [0, 1].
+            spatial_shapes (Tensor): (H_l, W_l) per level, (L, 2).
+            level_start_index (Tensor): Each level's first position, (L,).
+            valid_ratios (Tensor): Unpadded share of each level (B, L, 2).
+
         Returns:
             dict: ``hidden_states``, ``references`` (boxes of each layer,
             cxcywh) and ``corners``; in training also ``pre_references``,

@@ -132,6 +132,19 @@ class FDRDINO(FDRDetectorMixin, DINO):
     ) -> Dict:
         """Run the FDR decoder with the head's branches.
 
+        Args:
+            query (Tensor): Queries (B, Q, C), denoising queries first.
+            memory (Tensor): Encoder output (B, S, C).
+            memory_mask (Tensor): Bool (B, S), True at padding.
+            reference_points (Tensor): Initial boxes (B, Q, 4), cxcywh
+                normalised to [0, 1].
+            spatial_shapes (Tensor): (H_l, W_l) per level, (L, 2).
+            level_start_index (Tensor): Each level's first position, (L,).
+            valid_ratios (Tensor): Unpadded share of each level (B, L, 2).
+            dn_mask (Tensor, optional): Bool (Q, Q) self-attention mask,
+                True where attention is blocked (denoising groups).
+            **kwargs: Passed to the decoder.
+
         Returns:
             dict: ``hidden_states``, ``references`` (boxes of each layer,
             cxcywh) and ``corners``; in training also ``pre_references``,

@@ -5,6 +5,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from mmcv.cnn import build_activation_layer
+from mmdet.utils import OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
@@ -70,7 +71,7 @@ class DFineDecoderLayer(BaseModule):
         cross_attn_method: str = 'default',
         dropout: float = 0.0,
         act_cfg: Optional[dict] = None,
-        init_cfg=None,
+        init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.self_attn = nn.MultiheadAttention(

@@ -5,6 +5,7 @@ from typing import List, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+from mmdet.utils import OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
@@ -42,7 +43,7 @@ class DFineMSDeformableAttention(BaseModule):
         num_points: Sequence[int] = (3, 6, 3),
         method: str = 'default',
         offset_scale: float = 0.5,
-        init_cfg=None,
+        init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         if embed_dims % num_heads:

@@ -2,6 +2,7 @@
 
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+from mmdet.utils import OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
@@ -60,7 +61,7 @@ class DFineTransformerDecoder(FDRDecoderMixin, BaseModule):
         fdr: bool = True,
         act_cfg: Optional[dict] = None,
         mlp_act_cfg: Optional[dict] = None,
-        init_cfg=None,
+        init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.fdr = fdr

@@ -4,6 +4,7 @@ distributions (D-FINE, DINO+FDR, Deformable-DETR+FDR)."""
 from typing import Dict, List, Optional, Tuple
 
 import torch
+from mmdet.models.task_modules import BaseAssigner
 from mmdet.registry import TASK_UTILS
 from mmdet.utils import InstanceList
 from torch import Tensor, nn
@@ -48,7 +49,7 @@ class DFineGOLSDLoss:
     Args:
         num_classes (int): K.
         reg_max (int): N; edge distributions have N + 1 bins.
-        assigner: One-to-one assigner (mmdet's ``HungarianAssigner``).
+        assigner (BaseAssigner, optional): mmdet's ``HungarianAssigner``.
         loss_cls (nn.Module): An IoU-aware loss (``iou_aware = True``, e.g.
             :class:`DFineVarifocalLoss`, given IoU targets and the
             matched-class mask), or a mmdet loss taking labels such as
@@ -65,7 +66,7 @@ class DFineGOLSDLoss:
         self,
         num_classes: int,
         reg_max: int,
-        assigner,
+        assigner: Optional[BaseAssigner],
         loss_cls: nn.Module,
         loss_bbox: nn.Module,
         loss_iou: nn.Module,

@@ -4,6 +4,7 @@ union and the pure helpers of the FDR / GO-LSD losses."""
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+from mmdet.models.task_modules import BaseAssigner
 from mmdet.structures.bbox import bbox_overlaps, bbox_xyxy_to_cxcywh
 from mmdet.utils import InstanceList, reduce_mean
 from mmengine.structures import InstanceData
@@ -125,7 +126,7 @@ def normalised_targets(
 
 
 def hungarian_match(
-    assigner,
+    assigner: BaseAssigner,
     scores: Tensor,
     boxes: Tensor,
     batch_gt_instances: InstanceList,
@@ -141,7 +142,7 @@ def hungarian_match(
     goes through ``assigner.assign``.
 
     Args:
-        assigner: mmdet's ``HungarianAssigner`` (or one with its
+        assigner (BaseAssigner): mmdet's ``HungarianAssigner`` (or one with its
             ``assign(pred_instances, gt_instances, img_meta)``).
         scores (Tensor): (B, Q, K) logits.
         boxes (Tensor): (B, Q, 4) boxes, cxcywh normalised.
