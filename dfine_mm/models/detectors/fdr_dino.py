@@ -134,13 +134,9 @@ class FDRDINO(FDRDetectorMixin, DINO):
 
         Args:
             query (Tensor): Queries (B, Q, C), denoising queries first.
-            memory (Tensor): Encoder output (B, S, C).
-            memory_mask (Tensor): Bool (B, S), True at padding.
-            reference_points (Tensor): Initial boxes (B, Q, 4), cxcywh
-                normalised to [0, 1].
-            spatial_shapes (Tensor): (H_l, W_l) per level, (L, 2).
-            level_start_index (Tensor): Each level's first position, (L,).
-            valid_ratios (Tensor): Unpadded share of each level (B, L, 2).
+            memory, memory_mask, reference_points, spatial_shapes,
+            level_start_index, valid_ratios (Tensor): As in
+                :meth:`FDRDeformableDETR.forward_decoder` (Q queries).
             dn_mask (Tensor, optional): Bool (Q, Q) self-attention mask,
                 True where attention is blocked (denoising groups).
             **kwargs: Passed to the decoder.
