@@ -1,5 +1,6 @@
 from .dfine_cdn_query_generator import DFineCdnQueryGenerator
-from .dfine_decoder_layer import DFineDecoderLayer, DFineGate
+from .dfine_decoder_layer import DFineDecoderLayer
+from .dfine_gate import DFineGate
 from .dfine_lqe import DFineLQE
 from .dfine_ms_deform_attn import DFineMSDeformableAttention
 from .dfine_transformer_decoder import DFineTransformerDecoder
