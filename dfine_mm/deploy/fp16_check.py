@@ -23,10 +23,10 @@ from .fp16_emulation import (
     DEFAULT_FP32_TYPES,
     FP16_MAX,
     Fp16Emulation,
-    SelectionRecorder,
     prepare_fp16_model,
     round_fp16,
 )
+from .selection_recorder import SelectionRecorder
 from .verify import detection_differences, pytorch_detections
 
 SCORE_TOL = 1e-2

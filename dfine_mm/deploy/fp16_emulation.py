@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 
+from .selection_recorder import SELECTION_OPS
 from .tensorrt.builder import FP32_LAYER_TYPES
 
 #: PyTorch module types exported as the TensorRT layer types that the
@@ -191,32 +192,10 @@ def _layer_norm(
     return out, mean, rstd
 
 
-SELECTION_OPS = (
-    torch.ops.aten.topk.default,
-    torch.ops.aten.sort.default,
-    torch.ops.aten.sort.stable,
-)
-
-
 def _selection_dim(func: Any, args: Tuple, kwargs: Dict) -> int:
     values = dict(zip((a.name for a in func._schema.arguments), args))
     values.update(kwargs)
     return values.get('dim', -1)
-
-
-class SelectionRecorder(TorchDispatchMode):
-    """Record the indices of every top-k and sort (in call order), e.g. of
-    an fp32 run, for :class:`Fp16Emulation`'s ``selections``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.selections: List[Tensor] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        if func in SELECTION_OPS:
-            self.selections.append(out[1].clone())
-        return out
 
 
 class Fp16Emulation(TorchDispatchMode):
@@ -232,7 +211,7 @@ class Fp16Emulation(TorchDispatchMode):
             :func:`prepare_fp16_model`).
         kept (Sequence[str]): Names of its modules kept in fp32.
         selections (list[Tensor], optional): Indices of the top-k and sort
-            calls of a reference run (:class:`SelectionRecorder`); the
+            calls of a reference run (a :class:`SelectionRecorder`'s); the
             calls of this run return them (with their own values at those
             indices), so that near ties do not reorder e.g. the selected
             queries and outputs compare element by element.

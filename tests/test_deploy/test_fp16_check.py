@@ -16,10 +16,10 @@ from dfine_mm.deploy.export import task_processor
 from dfine_mm.deploy.fp16_check import Fp16Check
 from dfine_mm.deploy.fp16_emulation import (
     Fp16Emulation,
-    SelectionRecorder,
     fold_batch_norms,
     prepare_fp16_model,
 )
+from dfine_mm.deploy.selection_recorder import SelectionRecorder
 from dfine_mm.testing import conditioned_state_dict, synthetic_images
 
 tool = load_script('tools/analysis_tools/check_fp16.py')
