@@ -4,10 +4,10 @@ By default glibc serves every allocation above its mmap threshold (at most
 32 MiB) with a fresh ``mmap`` and returns it with ``munmap`` when freed, and
 gives the heap's free top back with ``brk`` once it exceeds its trim
 threshold. A CPU training step allocates and frees its activations every
-step, so each step touches fresh pages again: D-FINE-S at batch 8, 640x640
-took 1.3 million minor page faults and 4.5 s of system time in a 9.3 s step
-on a 2-core VM (docs/benchmarks.md). Keeping the freed memory in the heap
-lets the next step reuse it without faults.
+step, so each step touches fresh pages again: for D-FINE-S at batch 8 on
+a 2-core VM about half of the step went to page faults and system time
+(docs/benchmarks.md). Keeping the freed memory in the heap lets the next
+step reuse it without faults.
 """
 
 import ctypes

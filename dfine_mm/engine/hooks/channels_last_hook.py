@@ -45,13 +45,12 @@ def _grads_in_output_format(module: nn.Module, args: Tuple, output: Any):
     A gradient that is a channel slice of a larger one (what ``torch.cat``
     and ``split`` give their inputs in the backward pass), or a
     channels-first gradient of a channels-last tensor, sends PyTorch's CPU
-    batch-norm backward down its strided path: 10-20x slower than on dense
-    channels-last tensors (D-FINE-S: about 40 ms of a training step).
-    One copy of the gradient costs a fraction of that, and none is made
-    when the gradient is already dense in that format. CPU tensors only:
-    on CUDA the copies and tensor hooks made the step slower (D-FINE-S on
-    an H200, fp16, batch 8: 198 and 216 ms with them, 175 and 188 ms
-    without), as cuDNN's batch-norm backward has no such slow path.
+    batch-norm backward down its strided path, an order of magnitude
+    slower than on dense channels-last tensors. One copy of the gradient
+    costs a fraction of that, and none is made when the gradient is
+    already dense in that format. CPU tensors only: on CUDA the copies and
+    tensor hooks made the step slower, as cuDNN's batch-norm backward has
+    no such slow path (both measured in docs/benchmarks.md).
     """
     if not torch.is_grad_enabled() or torch.compiler.is_compiling():
         return output  # compiled graphs choose their own layouts
@@ -103,10 +102,10 @@ class DFineChannelsLastHook(Hook):
     In both ways the gradients of the parts' outputs and of their batch
     norms' outputs are made dense in the tensors' own format before their
     backward pass (a tensor hook each; a channel slice of a gradient, what
-    ``torch.cat`` gives back, is 10-20x slower in the CPU's channels-last
-    batch-norm backward). A model whose parts are not on the CPU gets none
-    of these gradient hooks (on CUDA they made the step slower). The hooks
-    are removed after the run.
+    ``torch.cat`` gives back, is an order of magnitude slower in the CPU's
+    channels-last batch-norm backward). A model whose parts are not on the
+    CPU gets none of these gradient hooks (on CUDA they made the step
+    slower). The hooks are removed after the run.
 
     Runs before ``EMAHook`` copies the model (priority ``ABOVE_NORMAL``), so
     the EMA copy computes the same way.

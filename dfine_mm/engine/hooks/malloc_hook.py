@@ -21,14 +21,12 @@ class DFineMallocHook(Hook):
     (:func:`~dfine_mm.utils.glibc_malloc.keep_freed_memory`).
 
     glibc maps every block over 32 MiB afresh and unmaps it when freed, so
-    each step pays a page fault per 4 KiB of its large activations. On a
-    2-core VM (docs/benchmarks.md) ``make demo`` ran at 0.80 instead of
-    1.06 s per iteration, and a D-FINE-S step at batch 8, 640x640 took 5.6
-    instead of 9.3 s (1.3 million page faults and 4.5 s of system time per
-    step without the hook). Values are unchanged (the demo's losses and mAP
-    were identical); the resident memory stays near its peak (1-10 % above
-    the peak without the hook in those runs). The settings are process-wide
-    and are undone after the run (:meth:`after_run`).
+    each step pays a page fault per 4 KiB of its large activations; on a
+    2-core VM the hook made ``make demo`` and a D-FINE-S training step
+    markedly faster (docs/benchmarks.md, "Page faults in the CPU step").
+    Values are unchanged (the demo's losses and mAP were identical); the
+    resident memory stays near its peak. The settings are process-wide and
+    are undone after the run (:meth:`after_run`).
 
     Nothing is changed (and a line is logged) when the model is not on the
     CPU, where the host does not hold the activations, or when the C

@@ -11,8 +11,8 @@ class GradAwareSiLU(nn.SiLU):
 
     SiLU's backward pass needs its input, so an in-place SiLU under autograd
     has PyTorch copy the input first: out of place, the hybrid encoder's
-    SiLUs take 7-8 ms instead of 13-16 ms of a D-FINE-S training step on the
-    CPU (batch 2, 640x640); without autograd (inference) in place saves an
+    SiLUs take about half the time in a CPU training step
+    (docs/benchmarks.md); without autograd (inference) in place saves an
     allocation. The values are the same either way. The hybrid encoder's
     fusion blocks use it.
     """

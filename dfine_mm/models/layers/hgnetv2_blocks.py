@@ -241,8 +241,8 @@ class StemBlock(nn.Module):
         channels-last memory format and returned in ``x``'s.
 
         PyTorch's CPU max-pool kernel vectorises over channels in
-        channels-last format only: 3-4x faster on the stem's 16-channel
-        320x320 map (640 input), conversions included. The values and the
+        channels-last format only: several times faster on the stem's
+        16-channel map, conversions included. The values and the
         argmax indices are the same, the gradients up to the order of
         float sums.
         """

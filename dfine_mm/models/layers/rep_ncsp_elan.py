@@ -93,7 +93,7 @@ class RepNCSPELAN4(nn.Module):
         convolution commutes with it), and the two are added
         (:func:`conv1x1_upsampled_cat`): the same function up to float
         rounding, with a quarter of the multiply-adds for ``x``'s part
-        (docs/benchmarks.md: D-FINE-S, about 4% of a CPU training step).
+        (its saving in a CPU training step: docs/benchmarks.md).
         After ``cv1.switch_to_deploy()`` the concatenation is made, as in
         the original's deploy graph (the one ``get_flops.py`` counts).
 
