@@ -15,6 +15,7 @@ stand-ins for what they import from elsewhere:
   (x1, y1, x2, y2) boxes, as torchvision documents it.
 """
 
+import argparse
 import importlib
 import os.path as osp
 import sys
@@ -72,6 +73,22 @@ def check_official_checkout(root: str) -> str:
             'folder that holds src/ and configs/)'
         )
     return root
+
+
+def check_official_option(parser: argparse.ArgumentParser, root: str) -> None:
+    """A tool's ``--compare-official`` checked before anything is built:
+    ``parser.error`` (exit status 2, the message on stderr) naming what
+    is missing when ``root`` is not a checkout
+    (:func:`check_official_checkout`).
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+        root (str): The folder given to ``--compare-official``.
+    """
+    try:
+        check_official_checkout(root)
+    except FileNotFoundError as error:
+        parser.error(f'--compare-official: {error}')
 
 
 def load_official_modules(root: str) -> types.SimpleNamespace:

@@ -63,12 +63,9 @@ def parse_args(argv=None):
     parser.add_argument('--fp16', action='store_true', help='fp16 autocast')
     args = parser.parse_args(argv)
     if args.compare_official:  # before building anything
-        from dfine_mm.testing.official_dfine import check_official_checkout
+        from dfine_mm.testing.official_dfine import check_official_option
 
-        try:
-            check_official_checkout(args.compare_official)
-        except FileNotFoundError as error:
-            parser.error(f'--compare-official: {error}')
+        check_official_option(parser, args.compare_official)
     compared = args.compare_transformers or args.compare_official
     if args.checkpoint and compared:
         parser.error(

@@ -115,12 +115,9 @@ def parse_args(argv=None):
                      'of a config file, e.g. configs/dfine/'
                      'dfine-s_hgnetv2-b0_4xb8-132e_coco.py')  # fmt: skip
     if args.compare_official:
-        from dfine_mm.testing.official_dfine import check_official_checkout
+        from dfine_mm.testing.official_dfine import check_official_option
 
-        try:
-            check_official_checkout(args.compare_official)
-        except FileNotFoundError as error:
-            parser.error(f'--compare-official: {error}')
+        check_official_option(parser, args.compare_official)
     if args.paired and not (args.compare_transformers
                             or args.compare_official):  # fmt: skip
         parser.error(
