@@ -147,3 +147,22 @@ def test_the_channels_last_hook_finds_the_model_on_its_device():
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert not any(m._forward_hooks for m in model.modules())
     assert next(reference.parameters()).device.type == 'meta'
+
+
+def test_amp_autocasts_to_the_devices_half_type(monkeypatch):
+    """--amp: bf16 on the CPU (fp16 there has few fast kernels), fp16 on
+    CUDA (asked of torch.autocast, which a CPU build turns down); without
+    it, no autocast."""
+    tool = load_script('tools/analysis_tools/benchmark_train.py')
+    config = f'{REPO_ROOT}/configs/dfine/dfine-n_hgnetv2-b0_4xb32-160e_coco.py'
+    with tool._autocast(tool.parse_args([config, '--amp'])):
+        assert torch.is_autocast_enabled('cpu')
+        assert torch.get_autocast_dtype('cpu') == torch.bfloat16
+    with tool._autocast(tool.parse_args([config])):
+        assert not torch.is_autocast_enabled('cpu')
+    asked = []
+    monkeypatch.setattr(
+        tool.torch, 'autocast', lambda *a, **k: asked.append((a, k))
+    )
+    tool._autocast(tool.parse_args([config, '--amp', '--device', 'cuda:1']))
+    assert asked == [(('cuda',), dict(dtype=torch.float16))]

@@ -34,8 +34,9 @@ neck (hybrid encoder), decoder (query selection, decoder layers), matching
 step: exclusive wall times as shares of the step, summed over ``--runs``
 steps, synchronised at each boundary on CUDA (data loading and the pipeline
 are not part of it: the inputs are fixed). ``--device cuda`` runs on the
-GPU (``--amp``: fp16 autocast); ``--channels-last``: dfine_mm's convolutions
-in channels-last memory format (``DFineChannelsLastHook``, as in training);
+GPU; ``--amp`` autocasts the forward passes (fp16 on CUDA, bf16 on the
+CPU); ``--channels-last``: dfine_mm's convolutions in channels-last memory
+format (``DFineChannelsLastHook``, as in training);
 ``--compile``: its backbone and neck compiled (``DFineCompileHook``).
 ``--paired`` runs both steps in one process, taking turns step by step
 (``--warmup`` untimed rounds, then ``--runs`` rounds), and reports the median
@@ -84,7 +85,10 @@ def parse_args(argv=None):
         help="dfine_mm's step by section, as shares of the step",
     )  # fmt: skip
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
-    parser.add_argument('--amp', action='store_true', help='fp16 autocast')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='autocast: fp16 on CUDA, bf16 on the CPU',
+    )  # fmt: skip
     parser.add_argument(
         '--channels-last', action='store_true',
         help="dfine_mm's backbone and neck convolutions in channels-last "
@@ -188,9 +192,13 @@ def build(args):
 
 
 def _autocast(args):
+    """``--amp``: fp16 autocast on CUDA, bf16 on the CPU (its autocast
+    type; mmengine's AmpOptimWrapper trains on CUDA only)."""
     if not args.amp:
         return contextlib.nullcontext()
-    return torch.autocast(args.device.split(':')[0], dtype=torch.float16)
+    device_type = args.device.split(':')[0]
+    dtype = torch.bfloat16 if device_type == 'cpu' else torch.float16
+    return torch.autocast(device_type, dtype=dtype)
 
 
 def step_fn(args, which, timer=None, built=None):
