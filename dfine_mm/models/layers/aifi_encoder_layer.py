@@ -5,6 +5,8 @@ from mmcv.cnn import build_activation_layer
 from mmdet.utils import ConfigType
 from torch import Tensor, nn
 
+from .dfine_self_attention import DFineSelfAttention
+
 
 class AIFIEncoderLayer(nn.Module):
     """Post-norm transformer encoder layer; the position embedding is added
@@ -29,9 +31,7 @@ class AIFIEncoderLayer(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.self_attn = nn.MultiheadAttention(
-            embed_dims, num_heads, dropout=dropout, batch_first=True
-        )
+        self.self_attn = DFineSelfAttention(embed_dims, num_heads, dropout)
         self.linear1 = nn.Linear(embed_dims, feedforward_channels)
         self.activation = build_activation_layer(act_cfg)
         self.dropout = nn.Dropout(dropout)

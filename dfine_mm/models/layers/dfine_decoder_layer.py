@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from .dfine_gate import DFineGate
 from .dfine_ms_deform_attn import DFineMSDeformableAttention
+from .dfine_self_attention import DFineSelfAttention
 
 
 class DFineDecoderLayer(BaseModule):
@@ -50,9 +51,7 @@ class DFineDecoderLayer(BaseModule):
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.self_attn = nn.MultiheadAttention(
-            embed_dims, num_heads, dropout=dropout, batch_first=True
-        )
+        self.self_attn = DFineSelfAttention(embed_dims, num_heads, dropout)
         self.norm1 = nn.LayerNorm(embed_dims)
         self.cross_attn = DFineMSDeformableAttention(
             embed_dims, num_heads, num_points, method=cross_attn_method
