@@ -8,7 +8,9 @@
 # repository, in $DFINE_MM_CACHE (default ~/.cache/dfine_mm).
 #
 # Environment: PYTHON (default python3.11), VENV (default .venv),
-# DFINE_MM_CACHE, MAX_JOBS (mmcv build parallelism, default: all cores).
+# DFINE_MM_CACHE, MAX_JOBS (mmcv build parallelism, default: all cores),
+# PIP_ATTEMPTS and PIP_RETRY_WAIT (how often and how far apart a failed pip
+# install is run again; default 3 and 15 s).
 set -euo pipefail
 
 PYTHON=${PYTHON:-python3.11}
@@ -89,12 +91,38 @@ log: $log). It needs gcc/g++ and the Python 3.11 headers."
 fi
 
 # 5. The pinned stack, mmcv, and dfine_mm in editable mode -------------------
+# Most of the stack comes from PyPI, where a connection dropped half-way
+# through a large wheel (openvino is 59 MB) would otherwise fail the whole
+# set-up: pip resumes each download up to 20 times, and a failed install is
+# run again (PIP_ATTEMPTS times, PIP_RETRY_WAIT seconds apart; pip reuses
+# what it already installed).
+PIP_ATTEMPTS=${PIP_ATTEMPTS:-3}
+PIP_RETRY_WAIT=${PIP_RETRY_WAIT:-15}
+case "$PIP_ATTEMPTS$PIP_RETRY_WAIT" in
+    '' | *[!0-9]*) die "PIP_ATTEMPTS ('$PIP_ATTEMPTS') and PIP_RETRY_WAIT \
+('$PIP_RETRY_WAIT') must be whole numbers, e.g. PIP_ATTEMPTS=3" ;;
+esac
+exec 3>&1
+pip_install() {
+    local attempt=1 resume=() usage
+    # --resume-retries is pip >= 25.1; a new venv starts with an older pip
+    usage=$("$VENV/bin/pip" install --help 2>/dev/null || true)
+    case "$usage" in *--resume-retries*) resume=(--resume-retries 20) ;; esac
+    until "$VENV/bin/pip" install --retries 10 "${resume[@]}" "$@"; do
+        [ "$attempt" -lt "$PIP_ATTEMPTS" ] || return 1
+        say "pip install $* failed (attempt $attempt of $PIP_ATTEMPTS);" \
+            "trying again in ${PIP_RETRY_WAIT} s" | tee /dev/fd/3
+        sleep "$PIP_RETRY_WAIT"
+        attempt=$((attempt + 1))
+    done
+}
 say "installing the pinned stack into $VENV"
 install_log="$VENV/setup_install.log"
 {
-    "$VENV/bin/pip" install --upgrade 'pip>=23' wheel
-    "$VENV/bin/pip" install -r requirements/stack.txt "$wheel"
-    "$VENV/bin/pip" install --no-build-isolation -e '.[tests,deploy]'
+    # chained: `set -e` does not act inside a block followed by `||`
+    pip_install --upgrade 'pip>=25.1' wheel \
+        && pip_install -r requirements/stack.txt "$wheel" \
+        && pip_install --no-build-isolation -e '.[tests,deploy]'
 } >"$install_log" 2>&1 || {
     tail -n 30 "$install_log" >&2
     die "pip install failed (last lines above; full log: $install_log)"
