@@ -95,7 +95,8 @@ fi
 # through a large wheel (openvino is 59 MB) would otherwise fail the whole
 # set-up: pip resumes each download up to 20 times, and a failed install is
 # run again (PIP_ATTEMPTS times, PIP_RETRY_WAIT seconds apart; pip reuses
-# what it already installed).
+# what it already installed). New connections keep pip's default retries, so
+# a machine without PyPI fails within about a minute.
 PIP_ATTEMPTS=${PIP_ATTEMPTS:-3}
 PIP_RETRY_WAIT=${PIP_RETRY_WAIT:-15}
 case "$PIP_ATTEMPTS$PIP_RETRY_WAIT" in
@@ -108,7 +109,7 @@ pip_install() {
     # --resume-retries is pip >= 25.1; a new venv starts with an older pip
     usage=$("$VENV/bin/pip" install --help 2>/dev/null || true)
     case "$usage" in *--resume-retries*) resume=(--resume-retries 20) ;; esac
-    until "$VENV/bin/pip" install --retries 10 "${resume[@]}" "$@"; do
+    until "$VENV/bin/pip" install "${resume[@]}" "$@"; do
         [ "$attempt" -lt "$PIP_ATTEMPTS" ] || return 1
         say "pip install $* failed (attempt $attempt of $PIP_ATTEMPTS);" \
             "trying again in ${PIP_RETRY_WAIT} s" | tee /dev/fd/3

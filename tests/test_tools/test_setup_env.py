@@ -96,7 +96,7 @@ def test_a_dropped_download_is_retried(tmp_path: Path) -> None:
     stack = [c for c in calls if 'requirements/stack.txt' in c]
     assert len(stack) == 2
     assert 'failed (attempt 1 of 3)' in proc.stdout
-    assert all('--retries 10 --resume-retries 20' in c for c in calls)
+    assert all('--resume-retries 20' in c for c in calls)
     assert '-e .[tests,deploy]' in calls[-1]
     assert (tmp_path / 'venv' / '.dfine_mm_setup').is_file()
 
