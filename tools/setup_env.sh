@@ -21,6 +21,19 @@ MMCV_VERSION=2.1.0
 
 say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+# need_space DIR MIB WHAT: stop before WHAT when DIR's file system has less
+# than MIB MiB free. A full disk does not always say so later: the CI run
+# that failed on a nearly full disk (213 MiB free) showed pip's downloads
+# as broken connections ("error: incomplete-download").
+need_space() {
+    local dir=$1 free
+    while [ ! -d "$dir" ]; do dir=$(dirname "$dir"); done
+    free=$(df -Pk "$dir" 2>/dev/null | awk 'NR == 2 { print int($4 / 1024) }')
+    [ -z "$free" ] || [ "$free" -ge "$2" ] || die "$3 needs about $2 MiB \
+free on the file system of $dir, which has $free MiB. Free some space (old \
+clones and their .venv, /tmp/pytest-of-$(id -un)) or point VENV, \
+DFINE_MM_CACHE or TMPDIR at a disk with room."
+}
 
 # 1. Python 3.11 -----------------------------------------------------------
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
@@ -46,6 +59,11 @@ if [ -x "$VENV/bin/python" ] && [ -f "$stamp_file" ] \
 fi
 
 # 3. The virtual environment -------------------------------------------------
+# A new venv takes 2.2 GB and pip unpacks the wheels in TMPDIR first; an
+# update of a venv that was set up before adds little.
+if [ -f "$stamp_file" ]; then venv_mib=1000; else venv_mib=4000; fi
+need_space "$VENV" "$venv_mib" "the pinned stack in $VENV"
+need_space "${TMPDIR:-/tmp}" 1000 "pip's downloads"
 if [ ! -x "$VENV/bin/python" ]; then
     say "creating $VENV with $PYTHON"
     "$PYTHON" -m venv "$VENV"
@@ -65,6 +83,7 @@ if [ -z "$wheel" ]; then
     say "(once per machine, about 12 min on 2 cores; cached in $wheel_dir)"
     build_venv="$CACHE/build-venv_torch-${TORCH_VERSION}"
     log="$CACHE/mmcv-${MMCV_VERSION}_build.log"
+    need_space "$CACHE" 3000 "the mmcv build"
     mkdir -p "$CACHE"
     # mmcv's setup.py imports pkg_resources (setuptools < 70), while torch
     # 2.13 declares setuptools >= 77: build in a separate environment that

@@ -1,9 +1,10 @@
-"""tools/setup_env.sh: pip installs that lose their connection are retried.
+"""tools/setup_env.sh: failed pip installs are retried, a full disk is named.
 
 The script runs for real on a throw-away venv whose ``pip`` is a fake that
 records its calls and fails on demand, and whose ``python`` is this test's
 interpreter (so the final ``import dfine_mm`` check holds). The mmcv wheel
-is a dummy file in a temporary cache, so nothing is built or downloaded.
+is a dummy file in a temporary cache, so nothing is built or downloaded; a
+fake ``df`` on ``PATH`` stands for a nearly full disk.
 """
 
 import os
@@ -44,9 +45,23 @@ exit 0
 
 
 def run_setup(
-    tmp_path: Path, fails: int, resume: bool = True, **env: str
+    tmp_path: Path,
+    fails: int,
+    resume: bool = True,
+    free_mib: int | None = None,
+    stamped: bool = False,
+    **env: str,
 ) -> tuple[subprocess.CompletedProcess, list[str]]:
     """Run the script with a fake pip that fails ``fails`` stack installs.
+
+    Args:
+        tmp_path (Path): Where the venv, the cache and the fakes go.
+        fails (int): How many stack installs fail before one succeeds.
+        resume (bool): Whether the fake pip knows ``--resume-retries``.
+        free_mib (int, optional): Free space every ``df`` reports; None
+            keeps the real ``df``.
+        stamped (bool): Whether the venv was set up before (an old stamp).
+        **env (str): More environment variables for the script.
 
     Returns:
         tuple: The finished process and the fake pip's calls (argument
@@ -60,9 +75,23 @@ def run_setup(
     pip.write_text(FAKE_PIP)
     for tool in (python, pip):
         tool.chmod(0o755)
-    wheels = cache / 'mmcv-2.1.0_torch-2.13.0_cp311_x86_64'
+    arch = os.uname().machine
+    wheels = cache / f'mmcv-2.1.0_torch-2.13.0_cp311_{arch}'
     wheels.mkdir(parents=True)
-    (wheels / 'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl').write_text('')
+    (wheels / f'mmcv-2.1.0-cp311-cp311-linux_{arch}.whl').write_text('')
+    if stamped:
+        (venv / '.dfine_mm_setup').write_text('an older set-up\n')
+    path = os.environ['PATH']
+    if free_mib is not None:
+        fakes = tmp_path / 'fakes'
+        fakes.mkdir()
+        (fakes / 'df').write_text(
+            '#!/usr/bin/env bash\n'
+            'echo "Filesystem 1024-blocks Used Available Capacity Mounted"\n'
+            f'echo "/dev/fake 9999999 1 {free_mib * 1024} 99% /"\n'
+        )
+        (fakes / 'df').chmod(0o755)
+        path = f'{fakes}:{path}'
     calls = tmp_path / 'calls.txt'
     calls.write_text('')
     proc = subprocess.run(
@@ -73,6 +102,7 @@ def run_setup(
         timeout=120,
         env={
             **os.environ,
+            'PATH': path,
             'PYTHON': PYTHON311,
             'VENV': str(venv),
             'DFINE_MM_CACHE': str(cache),
@@ -87,9 +117,6 @@ def run_setup(
     return proc, calls.read_text().splitlines()
 
 
-@pytest.mark.skipif(
-    os.uname().machine != 'x86_64', reason='the dummy wheel is x86_64'
-)
 def test_a_dropped_download_is_retried(tmp_path: Path) -> None:
     proc, calls = run_setup(tmp_path, fails=1)
     assert proc.returncode == 0, proc.stderr
@@ -101,9 +128,6 @@ def test_a_dropped_download_is_retried(tmp_path: Path) -> None:
     assert (tmp_path / 'venv' / '.dfine_mm_setup').is_file()
 
 
-@pytest.mark.skipif(
-    os.uname().machine != 'x86_64', reason='the dummy wheel is x86_64'
-)
 def test_a_failing_install_stops_after_its_attempts(tmp_path: Path) -> None:
     proc, calls = run_setup(tmp_path, fails=99, PIP_ATTEMPTS='2')
     assert proc.returncode == 1
@@ -115,9 +139,6 @@ def test_a_failing_install_stops_after_its_attempts(tmp_path: Path) -> None:
     assert not (tmp_path / 'venv' / '.dfine_mm_setup').exists()
 
 
-@pytest.mark.skipif(
-    os.uname().machine != 'x86_64', reason='the dummy wheel is x86_64'
-)
 def test_an_old_pip_is_not_given_resume_retries(tmp_path: Path) -> None:
     proc, calls = run_setup(tmp_path, fails=0, resume=False)
     assert proc.returncode == 0, proc.stderr
@@ -130,3 +151,17 @@ def test_bad_retry_settings_are_named(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "PIP_ATTEMPTS ('three')" in proc.stderr
     assert calls == []
+
+
+def test_a_nearly_full_disk_stops_set_up_before_pip(tmp_path: Path) -> None:
+    proc, calls = run_setup(tmp_path, fails=0, free_mib=2000)
+    assert proc.returncode == 1
+    assert 'needs about 4000 MiB' in proc.stderr
+    assert 'which has 2000 MiB' in proc.stderr
+    assert calls == []
+    # updating a venv that was set up before needs far less
+    proc, calls = run_setup(
+        tmp_path / 'again', fails=0, free_mib=2000, stamped=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(calls) == 3
