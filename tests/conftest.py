@@ -8,7 +8,7 @@ import os
 
 import pytest
 import torch
-from helpers import SHARED_FIXTURE_FILES, kept_default_scope
+from helpers import SHARED_FIXTURE_FILES, kept_global_instances
 
 from dfine_mm.datasets.synthetic import generate_synthetic_coco
 
@@ -49,24 +49,26 @@ def _keep_thread_count():
 
 
 @pytest.fixture(autouse=True, scope='module')
-def _isolate_module_default_scope():
-    """A test file starts with the default scopes the files before it
-    started with: a Runner or ``register_all_modules()`` leaves its scope
-    current in mmengine's global ``DefaultScope``, and a registry build in a
+def _isolate_module_global_instances():
+    """A test file starts with the mmengine global instances (default
+    scopes, visualizers, loggers) the files before it started with (see
+    :func:`helpers.kept_global_instances`): a Runner or
+    ``register_all_modules()`` leaves its scope current in mmengine's
+    global ``DefaultScope``, and a registry build in a
     later file would look in that scope (found when the workers' file order
     put a file whose module fixture trains an mmengine Runner, leaving
     ``mmengine`` current, before the optimizer-constructor tests). Set up
     before the file's other module fixtures (autouse first), torn down
     after them."""
-    with kept_default_scope():
+    with kept_global_instances():
         yield
 
 
 @pytest.fixture(autouse=True)
-def _isolate_default_scope():
-    """Each test starts with the default scopes its file's fixtures left
-    (the same, per test)."""
-    with kept_default_scope():
+def _isolate_global_instances():
+    """Each test starts with the mmengine global instances its file's
+    fixtures left (the same, per test)."""
+    with kept_global_instances():
         yield
 
 

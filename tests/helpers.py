@@ -137,18 +137,34 @@ def runner_and_hook(
     return runner, HOOKS.build(hook_cfg)
 
 
-@contextlib.contextmanager
-def kept_default_scope() -> Iterator[None]:
-    """Restore mmengine's global default scopes on exit (what a Runner or
-    ``register_all_modules()`` inside leaves current is dropped), as
-    ``DefaultScope.overwrite_default_scope`` restores them."""
-    from mmengine.registry import DefaultScope
+def _manager_classes() -> list:
+    """mmengine's globally accessible classes imported so far (each
+    ``ManagerMixin`` subclass keeps its own instances by name)."""
+    from mmengine.utils import ManagerMixin
 
-    saved = copy.copy(DefaultScope._instance_dict)
+    found, todo = [], [ManagerMixin]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+@contextlib.contextmanager
+def kept_global_instances() -> Iterator[None]:
+    """Restore mmengine's global instances on exit: what a Runner (or
+    ``register_all_modules()``) creates inside is dropped. The default
+    scope it leaves current would steer a later registry build, and its
+    visualizer named ``'visualizer'`` (mmdet's default runtime) would be
+    handed to the next Runner, which would then write its ``vis_data``
+    into this one's work dir (gone once pytest removes a passed test's
+    ``tmp_path``). Classes first imported inside start empty again."""
+    saved = {cls: copy.copy(cls._instance_dict) for cls in _manager_classes()}
     try:
         yield
     finally:
-        DefaultScope._instance_dict = saved
+        for cls in _manager_classes():
+            cls._instance_dict = saved.get(cls, type(cls._instance_dict)())
 
 
 def checkpoint_and_image(folder, variant: str, size: int) -> tuple:

@@ -51,6 +51,23 @@ def test_does_not_reach_the_next_test():
     assert not DefaultScope.check_instance_created('left-by-a-test')
 
 
+def test_a_visualizer_made_by_a_test(tmp_path):
+    """Makes the visualizer a Runner with mmdet's default runtime makes
+    (named ``'visualizer'``, saving under this test's ``tmp_path``)."""
+    from mmdet.visualization import DetLocalVisualizer
+
+    DetLocalVisualizer.get_instance('visualizer', save_dir=str(tmp_path))
+    assert DetLocalVisualizer.check_instance_created('visualizer')
+
+
+def test_is_not_handed_to_the_next_test():
+    """The next Runner gets a visualizer of its own (pytest removes a passed
+    test's ``tmp_path``; the old one would write into a removed folder)."""
+    from mmdet.visualization import DetLocalVisualizer
+
+    assert not DetLocalVisualizer.check_instance_created('visualizer')
+
+
 LEAKING_FILE = """
 import pytest
 from mmengine.registry import DefaultScope

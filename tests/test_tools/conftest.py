@@ -7,7 +7,7 @@ from typing import NamedTuple
 import pytest
 from helpers import (
     DEMO_CONFIG,
-    kept_default_scope,
+    kept_global_instances,
     load_tool,
     tiny_train_options,
 )
@@ -70,7 +70,7 @@ def trained_demo(tmp_path_factory) -> TrainedDemo:
     cfg.dump(config)
     cfg.custom_hooks.append(dict(type='SaveUntrained'))
     # a session fixture: the Runner's scope would outlive the files' own
-    with kept_default_scope():
+    with kept_global_instances():
         Runner.from_cfg(cfg).train()
     return TrainedDemo(
         config,
