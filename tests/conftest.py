@@ -54,12 +54,11 @@ def _isolate_module_global_instances():
     scopes, visualizers, loggers) the files before it started with (see
     :func:`helpers.kept_global_instances`): a Runner or
     ``register_all_modules()`` leaves its scope current in mmengine's
-    global ``DefaultScope``, and a registry build in a
-    later file would look in that scope (found when the workers' file order
-    put a file whose module fixture trains an mmengine Runner, leaving
-    ``mmengine`` current, before the optimizer-constructor tests). Set up
-    before the file's other module fixtures (autouse first), torn down
-    after them."""
+    global ``DefaultScope``, and a registry build in a later file would
+    look in that scope (found when the workers' file order put a file
+    whose module fixture trains an mmengine Runner, leaving ``mmengine``
+    current, before the optimizer-constructor tests). Set up before the
+    file's other module fixtures (autouse first), torn down after them."""
     with kept_global_instances():
         yield
 

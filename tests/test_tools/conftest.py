@@ -69,7 +69,8 @@ def trained_demo(tmp_path_factory) -> TrainedDemo:
     config = osp.join(root, 'trained_demo.py')
     cfg.dump(config)
     cfg.custom_hooks.append(dict(type='SaveUntrained'))
-    # a session fixture: the Runner's scope would outlive the files' own
+    # a session fixture: the Runner's scope and visualizer would outlive
+    # the files' own
     with kept_global_instances():
         Runner.from_cfg(cfg).train()
     return TrainedDemo(
