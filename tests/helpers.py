@@ -374,8 +374,9 @@ def layout_state_dict(name: str) -> dict:
 
 
 class NormGradFormats(TorchDispatchMode):
-    """Records, for each batch-norm backward run under it, whether its
-    incoming gradient is dense in channels-last format (``dense``)."""
+    """Records, for each batch-norm backward run under it, whether its input
+    and gradient are dense in the format ``DFineChannelsLastHook`` has it
+    compute in (``dense``): channels-last, channels-first when narrow."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -383,7 +384,15 @@ class NormGradFormats(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if func is torch.ops.aten.native_batch_norm_backward.default:
-            grad = args[0]
-            channels_last = torch.channels_last
-            self.dense.append(grad.is_contiguous(memory_format=channels_last))
+            from dfine_mm.engine.hooks.channels_last_hook import (
+                MIN_CHANNELS_LAST_NORM,
+            )
+
+            grad, x = args[0], args[1]
+            wide = x.shape[1] >= MIN_CHANNELS_LAST_NORM
+            fmt = torch.channels_last if wide else torch.contiguous_format
+            self.dense.append(
+                grad.is_contiguous(memory_format=fmt)
+                and x.is_contiguous(memory_format=fmt)
+            )
         return func(*args, **(kwargs or {}))

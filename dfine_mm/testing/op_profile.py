@@ -1,10 +1,39 @@
 """Where a step's time goes, operator by operator
 (``tools/analysis_tools/benchmark_train.py --ops N``)."""
 
+import time
 from collections import defaultdict
 from typing import Callable, Dict, Optional
 
 from torch.profiler import ProfilerActivity, profile
+from torch.utils._python_dispatch import TorchDispatchMode
+
+
+class OperatorClock(TorchDispatchMode):
+    """Wall time and calls of each ATen operator dispatched under it (the
+    operators the autograd engine runs in the backward pass included),
+    keyed ``'aten::<name>'``.
+
+    Each call is timed as a whole; what it calls inside is not seen again,
+    so the times add up to the step's time in operators. Unlike
+    :mod:`torch.profiler` on the CPU it records nothing per call but two
+    numbers: the profiler's own records made a D-FINE-S step fault in 50x
+    more fresh memory pages, which inflated memory-bound operators up to
+    10x (docs/benchmarks.md).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ms: Dict[str, float] = defaultdict(float)
+        self.calls: Dict[str, int] = defaultdict(int)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        start = time.perf_counter()
+        out = func(*args, **(kwargs or {}))
+        name = f'aten::{func.overloadpacket.__name__}'
+        self.ms[name] += 1000.0 * (time.perf_counter() - start)
+        self.calls[name] += 1
+        return out
 
 
 def op_table(
@@ -13,46 +42,49 @@ def op_table(
     count: Optional[int],
     device: str = 'cpu',
 ) -> Dict:
-    """Profile ``runs`` calls of ``step`` with :mod:`torch.profiler` and
-    rank the operators by self time.
+    """Time the operators of ``runs`` calls of ``step`` and rank them.
 
-    Self time is an operator's own time without the operators it calls, so
-    the rows add up to at most the step's total. On the CPU it is host time;
-    with a CUDA ``device`` the kernels' device time (the step should wait
-    for its kernels, see :func:`~dfine_mm.testing.timing.synced`).
+    On the CPU each operator's wall time as :class:`OperatorClock` measures
+    it; with a CUDA ``device`` :mod:`torch.profiler`'s self time of the
+    kernels on the device (the step should wait for its kernels, see
+    :func:`~dfine_mm.testing.timing.synced`). Either way the rows add up
+    to at most the step's total.
 
     Args:
         step (callable): Runs one step (already warmed up).
-        runs (int): Profiled steps (>= 1); the numbers are per step.
+        runs (int): Timed steps (>= 1); the numbers are per step.
         count (int, optional): How many of the top operators to list; None
             lists all.
         device (str): ``'cpu'`` or a CUDA device. Defaults to ``'cpu'``.
 
     Returns:
-        dict: ``self_ms``, the step's total self time (ms per step), and
-        ``ops``, ``[name, self ms per step, calls per step]`` of the top
-        ``count`` operators, slowest first.
+        dict: ``self_ms``, the step's total time in operators (ms per
+        step), and ``ops``, ``[name, ms per step, calls per step]`` of the
+        top ``count`` operators, slowest first.
     """
     if runs < 1:
         raise ValueError(f'runs must be at least 1, got {runs}')
-    cuda = device.startswith('cuda')
-    activities = [ProfilerActivity.CPU]
-    if cuda:
-        activities.append(ProfilerActivity.CUDA)
-    with profile(activities=activities) as prof:
-        for _ in range(runs):
-            step()
-    field = 'self_device_time_total' if cuda else 'self_cpu_time_total'
-    events = [e for e in prof.key_averages() if getattr(e, field) > 0]
-    events.sort(key=lambda e: getattr(e, field), reverse=True)
-    per_step = 1000.0 * runs  # profiler microseconds -> ms per step
+    if device.startswith('cuda'):
+        activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA]
+        with profile(activities=activities) as prof:
+            for _ in range(runs):
+                step()
+        field = 'self_device_time_total'
+        times = {e.key: (getattr(e, field) / 1000.0, e.count)
+                 for e in prof.key_averages()
+                 if getattr(e, field) > 0}  # fmt: skip
+    else:
+        with OperatorClock() as clock:
+            for _ in range(runs):
+                step()
+        times = {name: (ms, clock.calls[name])
+                 for name, ms in clock.ms.items() if ms > 0}  # fmt: skip
+    ranked = sorted(times.items(), key=lambda kv: -kv[1][0])
     return dict(
-        self_ms=sum(getattr(e, field) for e in events) / per_step,
-        ops=[
-            [e.key, getattr(e, field) / per_step, e.count / runs]
-            for e in events[:count]
-        ],
-    )
+        self_ms=sum(ms for ms, _ in times.values()) / runs,
+        ops=[[name, ms / runs, calls / runs]
+             for name, (ms, calls) in ranked[:count]],
+    )  # fmt: skip
 
 
 def alternating_op_tables(

@@ -6,7 +6,7 @@ from typing import Dict, List, Optional
 
 
 def _header(args: Namespace) -> str:
-    what = (f'top {args.ops} operators by self time, mean of {args.runs} '
+    what = (f'top {args.ops} operators by time, mean of {args.runs} '
             f'steps{" taking turns" if args.paired else ""}' if args.ops else
             f'median of {args.runs}')  # fmt: skip
     return (
@@ -21,7 +21,7 @@ def _header(args: Namespace) -> str:
 
 def _implementation(args: Namespace, name: str, result: Dict) -> List[str]:
     if 'ops' in result:
-        lines = [f'  {name:13s} {result["self_ms"]:8.0f} ms self time '
+        lines = [f'  {name:13s} {result["self_ms"]:8.0f} ms in operators '
                  'per step, of which:']  # fmt: skip
         lines += [
             f'    {op[:58]:58s} {ms:8.1f} ms {calls:7.1f} calls'
@@ -68,9 +68,8 @@ def report_lines(
         )
     elif reference and args.ops:
         ours, theirs = results['dfine_mm'], results[reference]
-        lines.append(
-            f'{prefix} self time {ours["self_ms"] / theirs["self_ms"]:.2f}x'
-        )
+        ratio = ours['self_ms'] / theirs['self_ms']
+        lines.append(f'{prefix} operator time {ratio:.2f}x')
     elif reference and not args.profile:
         ours, theirs = results['dfine_mm'], results[reference]
         lines.append(

@@ -1,9 +1,14 @@
-"""op_table: torch.profiler's operators ranked by self time, per step."""
+"""op_table: the operators ranked by their time per step (on the CPU by
+OperatorClock, a dispatch mode)."""
 
 import pytest
 import torch
 
-from dfine_mm.testing.op_profile import alternating_op_tables, op_table
+from dfine_mm.testing.op_profile import (
+    OperatorClock,
+    alternating_op_tables,
+    op_table,
+)
 
 
 def test_op_table_ranks_the_operators_per_step():
@@ -57,3 +62,23 @@ def test_alternating_op_tables_take_turns_and_average_the_rounds():
         assert 0 < listed <= table['self_ms'] * (1 + 1e-9)  # float sums
     with pytest.raises(ValueError, match='rounds must be at least 1'):
         alternating_op_tables(dict(first=first), rounds=0, count=1)
+
+
+def test_operator_clock_sees_the_backward_operators():
+    """The autograd engine's operators are timed too, each call once (the
+    operators a composite one calls inside are not counted again)."""
+    weight = torch.randn(16, 3, 3, 3, requires_grad=True)
+    images = torch.randn(2, 3, 32, 32)
+    with OperatorClock() as clock:
+        torch.nn.functional.conv2d(images, weight).sum().backward()
+    assert clock.calls['aten::convolution'] == 1
+    assert clock.calls['aten::convolution_backward'] == 1
+    assert clock.ms['aten::convolution_backward'] > 0
+    assert not any('mkldnn' in name for name in clock.calls)
+    table = op_table(
+        lambda: torch.nn.functional.conv2d(images, weight), 2, None
+    )
+    names = [name for name, _, _ in table['ops']]
+    assert 'aten::convolution' in names and not any(
+        'mkldnn' in name for name in names
+    )  # the clock, not torch.profiler (which lists the kernel's op too)

@@ -57,11 +57,11 @@ def test_operator_report():
     assert args.paired  # with a reference: in one process, taking turns
     lines = report_lines(args, results, 'transformers')
     assert lines[0].endswith(
-        'top 1 operators by self time, mean of 5 steps taking turns'
+        'top 1 operators by time, mean of 5 steps taking turns'
     )
     assert lines[1].split()[:2] == ['dfine_mm', '300']
     assert lines[2].split() == ['aten::mm', '120.0', 'ms', '4.0', 'calls']
-    assert lines[-1].endswith('self time 0.75x')
+    assert lines[-1].endswith('operator time 0.75x')
 
 
 def test_profile_report_has_no_ratio():

@@ -42,11 +42,13 @@ format (``DFineChannelsLastHook``, as in training);
 (``--warmup`` untimed rounds, then ``--runs`` rounds), and reports the median
 of the rounds' time ratios: a slow spell of a noisy machine hits both sides
 of a round alike. The two models share the process, so no memory is measured.
-``--ops N`` replaces the timing by torch.profiler runs of ``--runs`` steps
-and lists the top N ATen operators by self time per step (host time on the
-CPU, kernel time on CUDA), with each implementation's total; with a
+``--ops N`` replaces the timing by ``--runs`` timed steps and lists the top
+N ATen operators by time per step (on the CPU each call's wall time, taken
+by a dispatch mode, ``OperatorClock``: torch.profiler's records fault in
+fresh memory and inflate memory-bound operators there; on CUDA the kernels'
+time from torch.profiler), with each implementation's total; with a
 reference both steps run in one process taking turns (as ``--paired``; each
-step profiled on its own), and the ratio of the totals is printed.
+step timed on its own), and the ratio of the totals is printed.
 """
 
 import argparse
@@ -105,8 +107,8 @@ def parse_args(argv=None):
     )  # fmt: skip
     parser.add_argument(
         '--ops', type=int, default=0, metavar='N',
-        help='instead of timing: the top N operators of each step by self '
-        'time (torch.profiler over --runs steps)',
+        help='instead of timing: the top N operators of each step by time '
+        '(over --runs steps)',
     )  # fmt: skip
     parser.add_argument(  # internal: measure one implementation (or both)
         '--worker', help=argparse.SUPPRESS,

@@ -13,6 +13,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.hooks import RemovableHandle
 
 from ...models.utils.inference import to_channels_last
+from ...models.utils.memory_format import to_memory_format
 from .model_parts import model_parts
 
 
@@ -70,6 +71,43 @@ def _grads_in_output_format(module: nn.Module, args: Tuple, output: Any):
     return output
 
 
+#: batch norms with fewer channels than this compute channels-first in CPU
+#: training: PyTorch's channels-last backward is about 25x slower for 8
+#: channels (15.3 against 0.6 ms, (2, 8, 320, 320), docs/benchmarks.md),
+#: where it vectorises over the channels
+MIN_CHANNELS_LAST_NORM = 16
+
+
+def _trains_on_cpu(x: Any) -> bool:
+    """Whether ``x`` is a 4-D CPU tensor that gets a gradient (and the
+    graph is not being compiled)."""
+    return (
+        isinstance(x, Tensor)
+        and x.dim() == 4
+        and x.device.type == 'cpu'
+        and x.requires_grad
+        and torch.is_grad_enabled()
+        and not torch.compiler.is_compiling()
+    )
+
+
+def _norm_input_channels_first(module: nn.Module, args: Tuple) -> Tuple:
+    """Forward pre-hook of a narrow batch norm: its input channels-first
+    (the gradient goes back channels-last)."""
+    x = args[0]
+    if _trains_on_cpu(x):
+        x = to_memory_format(x, torch.contiguous_format)
+    return (x, *args[1:])
+
+
+def _norm_output_channels_last(module: nn.Module, args: Tuple, output: Any):
+    """Forward hook of a narrow batch norm: its output back in
+    channels-last format (the gradient goes in channels-first)."""
+    if _trains_on_cpu(output):
+        return to_memory_format(output, torch.channels_last)
+    return output
+
+
 def _on_cpu(modules: Sequence[nn.Module]) -> bool:
     """Whether any parameter of ``modules`` is on the CPU (True when they
     have none): the gradient hooks are only registered there, so a model
@@ -103,9 +141,13 @@ class DFineChannelsLastHook(Hook):
     norms' outputs are made dense in the tensors' own format before their
     backward pass (a tensor hook each; a channel slice of a gradient, what
     ``torch.cat`` gives back, is an order of magnitude slower in the CPU's
-    channels-last batch-norm backward). A model whose parts are not on the
-    CPU gets none of these gradient hooks (on CUDA they made the step
-    slower). The hooks are removed after the run.
+    channels-last batch-norm backward). Batch norms with fewer than
+    ``MIN_CHANNELS_LAST_NORM`` channels (HGNetV2-B0's 8-channel stem norm)
+    compute channels-first in training instead (their input and output
+    change format around them, and so do the gradients): PyTorch's
+    channels-last backward has no fast path for them. A model whose parts
+    are not on the CPU gets none of these gradient hooks (on CUDA they made
+    the step slower). The hooks are removed after the run.
 
     Runs before ``EMAHook`` copies the model (priority ``ABOVE_NORMAL``), so
     the EMA copy computes the same way.
@@ -141,6 +183,15 @@ class DFineChannelsLastHook(Hook):
                 )
             for module in part.modules():
                 if on_cpu and isinstance(module, _BatchNorm):
+                    if module.num_features < MIN_CHANNELS_LAST_NORM:
+                        self._handles += [
+                            module.register_forward_pre_hook(
+                                _norm_input_channels_first
+                            ),
+                            module.register_forward_hook(
+                                _norm_output_channels_last
+                            ),
+                        ]
                     self._handles.append(
                         module.register_forward_hook(_grads_in_output_format)
                     )

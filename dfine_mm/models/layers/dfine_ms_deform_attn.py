@@ -9,6 +9,8 @@ from mmdet.utils import OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from ..utils.memory_format import channels_first
+
 
 class DFineMSDeformableAttention(BaseModule):
     """Multi-scale deformable attention with per-level point counts.
@@ -124,7 +126,10 @@ class DFineMSDeformableAttention(BaseModule):
 
     def feature_value_maps(self, feats: Sequence[Tensor]) -> List[Tensor]:
         """:meth:`split_value`'s maps from the level feature maps whose
-        flattening is the value: a reshape each, no transpose.
+        flattening is the value: a reshape each, no transpose (a
+        channels-last map on the CPU is copied to channels-first first by
+        :func:`~dfine_mm.models.utils.memory_format.channels_first`, which
+        gives its gradient back in channels-last format).
 
         Args:
             feats (Sequence[Tensor]): Per level (B, C, h, w), finest first.
@@ -134,7 +139,8 @@ class DFineMSDeformableAttention(BaseModule):
         """
         head_dims = self.embed_dims // self.num_heads
         return [
-            f.reshape(-1, head_dims, f.shape[2], f.shape[3]) for f in feats
+            channels_first(f).reshape(-1, head_dims, f.shape[2], f.shape[3])
+            for f in feats
         ]
 
     def forward(

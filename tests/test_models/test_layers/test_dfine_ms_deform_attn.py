@@ -116,3 +116,37 @@ def test_value_split_once_gives_the_same_output(method):
         rtol=0,
         atol=0,
     )
+
+
+def test_channels_last_feature_maps_get_channels_last_gradients():
+    """Channels-last features (``DFineChannelsLastHook``'s neck outputs)
+    give the same value maps, and their gradients come back channels-last,
+    the format of their other consumers' gradients (mixed formats are
+    summed about 20x slower on the CPU)."""
+    attn = DFineMSDeformableAttention(32, 4, (3, 6, 3))
+    _perturb(attn)
+    query, ref, value = _inputs()
+    feats = [
+        level.transpose(1, 2).reshape(2, 32, h, w)
+        for level, (h, w) in zip(
+            value.split([h * w for h, w in SHAPES], 1), SHAPES
+        )
+    ]
+    leaves = [f.clone().requires_grad_() for f in feats]
+    fast = [f.contiguous(memory_format=torch.channels_last) for f in leaves]
+    formats = []  # the incoming gradients' (a leaf's .grad keeps its own)
+    for f in fast:
+        f.register_hook(
+            lambda g: formats.append(
+                g.is_contiguous(memory_format=torch.channels_last)
+            )
+        )
+    plain = [f.clone().requires_grad_() for f in feats]
+    out = attn(query, ref, attn.feature_value_maps(fast), SHAPES)
+    expected = attn(query, ref, attn.feature_value_maps(plain), SHAPES)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    out.square().sum().backward()
+    expected.square().sum().backward()
+    assert formats == [True] * 3
+    for mine, other in zip(leaves, plain):
+        torch.testing.assert_close(mine.grad, other.grad, rtol=0, atol=0)
