@@ -55,22 +55,34 @@ def calibrate_norms_(model: torch.nn.Module, images: Tensor) -> None:
 
 
 @torch.no_grad()
-def conditioned_reference(variant: str, seed: int = 0, num_classes: int = 80):
+def conditioned_reference(
+    variant: str,
+    seed: int = 0,
+    num_classes: int = 80,
+    dtype: torch.dtype = torch.float32,
+):
     """transformers' D-FINE of ``variant`` with conditioned random weights
-    (eval mode, fp32)."""
+    (eval mode, in ``dtype``: its BatchNorm statistics are computed in it,
+    so that in fp64 they are the same on any CPU and thread count)."""
     torch.manual_seed(seed)
     reference = build_transformers_dfine(variant, num_labels=num_classes)
     perturb_(reference, seed=seed, scale=0.05)
     reference.model.enc_score_head.weight.mul_(10)
     reference.model.enc_output[1].bias.zero_()
-    calibrate_norms_(reference, synthetic_images(640, 640, seed=seed))
+    reference.to(dtype)
+    images = synthetic_images(640, 640, seed=seed).to(dtype)
+    calibrate_norms_(reference, images)
     return reference
 
 
 def conditioned_state_dict(
-    variant: str, seed: int = 0, num_classes: int = 80
+    variant: str,
+    seed: int = 0,
+    num_classes: int = 80,
+    dtype: torch.dtype = torch.float32,
 ) -> Dict[str, Tensor]:
-    """dfine_mm state dict of :func:`conditioned_reference` (converted)."""
-    reference = conditioned_reference(variant, seed, num_classes)
+    """dfine_mm state dict of :func:`conditioned_reference` (converted),
+    its floats in ``dtype``."""
+    reference = conditioned_reference(variant, seed, num_classes, dtype)
     state_dict, _ = convert_dfine_state_dict(reference.state_dict())
     return state_dict

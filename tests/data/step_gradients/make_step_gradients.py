@@ -7,19 +7,25 @@ Usage, from the repository root, on the code the fixture pins::
     python tests/data/step_gradients/make_step_gradients.py
 
 The step (:func:`step_gradients`, which the test runs on today's code):
-D-FINE-N with well-conditioned random weights (``conditioned_state_dict``),
-5 classes, train mode with every BatchNorm in eval mode, denoising on with
-torch seeded, 2 synthetic 320x320 images with 6 and 3 random boxes.
+D-FINE-N with well-conditioned random weights (``conditioned_state_dict``,
+its BatchNorm statistics computed in fp64), 5 classes, train mode with
+every BatchNorm in eval mode, denoising on with torch seeded, 2 synthetic
+320x320 images with 6 and 3 random boxes, all in fp64.
 
-History: made at commit ec13640 (before the batched matching, which kept
-every value within 1e-6). Re-made on 2026-12-04 when the FPN fusion's first
-1x1 convolution was split by input (``RepNCSPELAN4.forward`` with two maps:
-the same function, another summation order): against the ec13640 file, all
-37 loss terms identical, 218 of the 428 gradient norms identical, 17 moved
-by more than 1e-6 relative, at most 2.0e-5 (learnable-affine scalars of the
-backbone, sums over whole maps); the ec13640 code itself with two threads
-instead of one moves 176 of them by up to 2.2e-3 and the losses by up to
-1.7e-5.
+History: first made at commit ec13640 (before the batched matching, which
+kept every value within 1e-6) in fp32. Re-made on 2026-12-04 when the FPN
+fusion's first 1x1 convolution was split by input (another summation
+order: 17 of the 428 gradient norms moved by more than 1e-6, at most
+2.0e-5). Re-made on 2026-12-05 in fp64, again from the ec13640 code (its
+checkout with today's ``conditioned_weights.py``, which adds the fp64
+calibration), because the fp32 pin failed on another CPU: on a 2-core
+Intel Xeon VM the unchanged code gave d0.loss_ddf 1.0e-5 relative off the
+pin made on an AMD EPYC VM, and fp32 kernels round differently from CPU to
+CPU. In fp64 today's code agrees with ec13640's to 1.2e-13 relative (one
+thread) and to 2.1e-13 with two threads against one; in fp64 with the
+statistics calibrated in fp32, two threads against one had moved gradient
+norms by up to 9.6e-3 (learnable-affine scalars of the backbone, sums over
+whole maps, amplify the calibration's fp32 rounding).
 """
 
 import json
@@ -31,8 +37,9 @@ import torch
 HERE = osp.dirname(osp.abspath(__file__))
 
 
-def step_gradients():
-    """(loss terms, {parameter: gradient L2 norm}) of the step."""
+def step_gradients(dtype: torch.dtype = torch.float64):
+    """(loss terms, {parameter: gradient L2 norm}) of the step, computed in
+    ``dtype``."""
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
 
@@ -40,14 +47,14 @@ def step_gradients():
     from dfine_mm.testing import conditioned_state_dict, synthetic_images
 
     torch.manual_seed(0)
-    model = build_variant_model('n', num_classes=5)
-    state = conditioned_state_dict('n', num_classes=5)
+    model = build_variant_model('n', num_classes=5).to(dtype)
+    state = conditioned_state_dict('n', num_classes=5, dtype=dtype)
     model.load_state_dict(state, strict=True)
     model.train()
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.eval()
-    images = synthetic_images(320, 320, 2)
+    images = synthetic_images(320, 320, 2).to(dtype)
     gen = torch.Generator().manual_seed(1)
     samples = []
     for count in (6, 3):
@@ -57,7 +64,7 @@ def step_gradients():
             img_shape=(320, 320), ori_shape=(320, 320),
             pad_shape=(320, 320), batch_input_shape=(320, 320)))  # fmt: skip
         sample.gt_instances = InstanceData(
-            bboxes=torch.cat([xy, xy + wh], 1),
+            bboxes=torch.cat([xy, xy + wh], 1).to(dtype),
             labels=torch.randint(5, (count,), generator=gen),
         )
         samples.append(sample)
