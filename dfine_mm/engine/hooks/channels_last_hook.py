@@ -13,7 +13,10 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.hooks import RemovableHandle
 
 from ...models.utils.inference import to_channels_last
-from ...models.utils.memory_format import to_memory_format
+from ...models.utils.memory_format import (
+    is_channels_last,
+    to_memory_format,
+)
 from .model_parts import model_parts
 
 
@@ -39,6 +42,19 @@ _TO_CHANNELS_LAST = _in_format(torch.channels_last)
 _TO_CONTIGUOUS = _in_format(torch.contiguous_format)
 
 
+def _trains_on_cpu(x: Any) -> bool:
+    """Whether ``x`` is a 4-D CPU tensor that gets a gradient (and the
+    graph is not being compiled)."""
+    return (
+        isinstance(x, Tensor)
+        and x.dim() == 4
+        and x.device.type == 'cpu'
+        and x.requires_grad
+        and torch.is_grad_enabled()
+        and not torch.compiler.is_compiling()
+    )
+
+
 def _grads_in_output_format(module: nn.Module, args: Tuple, output: Any):
     """Forward hook: each 4-D tensor output's gradient arrives dense in the
     output's own memory format.
@@ -57,17 +73,12 @@ def _grads_in_output_format(module: nn.Module, args: Tuple, output: Any):
         return output  # compiled graphs choose their own layouts
     outputs = output if isinstance(output, (tuple, list)) else (output,)
     for tensor in outputs:
-        if not (isinstance(tensor, Tensor) and tensor.dim() == 4
-                and tensor.requires_grad
-                and tensor.device.type == 'cpu'):  # fmt: skip
-            continue
-        channels_last = (
-            tensor.is_contiguous(memory_format=torch.channels_last)
-            and not tensor.is_contiguous()
-        )
-        tensor.register_hook(
-            _TO_CHANNELS_LAST if channels_last else _TO_CONTIGUOUS
-        )
+        if _trains_on_cpu(tensor):
+            tensor.register_hook(
+                _TO_CHANNELS_LAST
+                if is_channels_last(tensor)
+                else _TO_CONTIGUOUS
+            )
     return output
 
 
@@ -76,19 +87,6 @@ def _grads_in_output_format(module: nn.Module, args: Tuple, output: Any):
 #: channels (15.3 against 0.6 ms, (2, 8, 320, 320), docs/benchmarks.md),
 #: where it vectorises over the channels
 MIN_CHANNELS_LAST_NORM = 16
-
-
-def _trains_on_cpu(x: Any) -> bool:
-    """Whether ``x`` is a 4-D CPU tensor that gets a gradient (and the
-    graph is not being compiled)."""
-    return (
-        isinstance(x, Tensor)
-        and x.dim() == 4
-        and x.device.type == 'cpu'
-        and x.requires_grad
-        and torch.is_grad_enabled()
-        and not torch.compiler.is_compiling()
-    )
 
 
 def _norm_input_channels_first(module: nn.Module, args: Tuple) -> Tuple:

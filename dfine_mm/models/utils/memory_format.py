@@ -16,7 +16,7 @@ BAND_ELEMENTS = 1 << 17
 MIN_BANDED_ELEMENTS = 1 << 21
 
 
-def _is_channels_last(x: Tensor) -> bool:
+def is_channels_last(x: Tensor) -> bool:
     """Whether ``x`` is a 4-D map dense in channels-last format (and not
     also contiguous, as maps with one channel or one pixel are)."""
     return (
@@ -40,7 +40,7 @@ def channels_first_copy(x: Tensor) -> Tensor:
     if (
         x.device.type != 'cpu'
         or x.numel() < MIN_BANDED_ELEMENTS
-        or not _is_channels_last(x)
+        or not is_channels_last(x)
     ):
         return x.contiguous()
     batch, channels, height, width = x.shape
@@ -49,6 +49,16 @@ def channels_first_copy(x: Tensor) -> Tensor:
     for top in range(0, height, rows):
         out[:, :, top : top + rows].copy_(x[:, :, top : top + rows])
     return out
+
+
+def _capturing_graph() -> bool:
+    """Whether the code runs to be traced, scripted or compiled (where
+    memory formats are left to the graph)."""
+    return (
+        torch.jit.is_tracing()
+        or torch.jit.is_scripting()
+        or torch.compiler.is_compiling()
+    )
 
 
 def _to_format(x: Tensor, memory_format: torch.memory_format) -> Tensor:
@@ -67,7 +77,7 @@ class _FormatChange(torch.autograd.Function):
     def forward(ctx, x: Tensor, memory_format: torch.memory_format):
         ctx.input_format = (
             torch.channels_last
-            if _is_channels_last(x)
+            if is_channels_last(x)
             else torch.contiguous_format
         )
         return _to_format(x, memory_format)
@@ -94,11 +104,7 @@ def to_memory_format(x: Tensor, memory_format: torch.memory_format) -> Tensor:
     Returns:
         Tensor: Shape (B, C, H, W), dense in ``memory_format``.
     """
-    if (
-        torch.jit.is_tracing()
-        or torch.jit.is_scripting()
-        or torch.compiler.is_compiling()
-    ):
+    if _capturing_graph():
         return x.contiguous(memory_format=memory_format)
     if x.is_contiguous(memory_format=memory_format):
         return x
@@ -121,12 +127,6 @@ def channels_first(x: Tensor) -> Tensor:
     Returns:
         Tensor: ``x``, or its channels-first copy.
     """
-    if (
-        x.device.type != 'cpu'
-        or not _is_channels_last(x)
-        or torch.jit.is_tracing()
-        or torch.jit.is_scripting()
-        or torch.compiler.is_compiling()
-    ):
+    if x.device.type != 'cpu' or not is_channels_last(x) or _capturing_graph():
         return x  # (an exported graph stays as it was)
     return to_memory_format(x, torch.contiguous_format)
