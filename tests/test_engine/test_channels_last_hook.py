@@ -171,3 +171,51 @@ def test_a_model_off_the_cpu_gets_no_gradient_hooks():
     weight = toy.neck.fuse[0].weight
     assert weight.is_contiguous(memory_format=torch.channels_last)
     assert not weight.is_contiguous()
+
+
+@pytest.mark.parametrize(
+    'fmt, other',
+    [
+        (torch.channels_last, torch.contiguous_format),
+        (torch.contiguous_format, torch.channels_last),
+    ],
+)
+def test_gradients_arrive_dense_in_the_outputs_format(fmt, other):
+    """A gradient that comes back in the other format is made dense in
+    the output's own (a channels-first map large enough to be copied in
+    bands of rows, ``channels_first_copy``), with the same values."""
+    from dfine_mm.engine.hooks.channels_last_hook import (
+        _grads_in_output_format,
+    )
+
+    x = torch.randn(2, 64, 128, 128, requires_grad=True)
+    output = (x * 2).contiguous(memory_format=fmt)
+    _grads_in_output_format(nn.Identity(), (x,), output)
+    seen = []
+    output.register_hook(seen.append)  # runs after the format hook
+    weight = torch.randn(x.shape).contiguous(memory_format=other)
+    (output.contiguous(memory_format=other) * weight).sum().backward()
+    (grad,) = seen
+    assert grad.is_contiguous(memory_format=fmt)
+    assert torch.equal(grad, weight)
+
+
+def test_traced_graphs_get_no_gradient_hooks():
+    """Traced (and scripted or compiled) graphs keep their own layouts:
+    the hook registers no tensor hook there."""
+    from dfine_mm.engine.hooks.channels_last_hook import (
+        _grads_in_output_format,
+    )
+
+    hooked = []
+
+    def forward(x: Tensor) -> Tensor:
+        output = x * 2
+        _grads_in_output_format(nn.Identity(), (x,), output)
+        hooked.append(bool(output._backward_hooks))
+        return output
+
+    x = torch.zeros(1, 2, 3, 3, requires_grad=True)
+    forward(x)
+    torch.jit.trace(forward, x, check_trace=False)
+    assert hooked == [True, False]

@@ -1,7 +1,7 @@
 """Run a detector's convolutions in channels-last memory format in
 training."""
 
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import torch
 from mmdet.registry import HOOKS
@@ -14,6 +14,8 @@ from torch.utils.hooks import RemovableHandle
 
 from ...models.utils.inference import to_channels_last
 from ...models.utils.memory_format import (
+    capturing_graph,
+    channels_first_copy,
     is_channels_last,
     to_memory_format,
 )
@@ -29,29 +31,27 @@ def _channels_last_input(module: nn.Module, args: Tuple) -> Tuple:
     return (x, *args[1:])
 
 
-def _in_format(memory_format: torch.memory_format) -> Callable:
-    """A tensor hook: the gradient, dense in ``memory_format``."""
-
-    def to_format(grad: Tensor) -> Tensor:
-        return grad.contiguous(memory_format=memory_format)
-
-    return to_format
+def _to_channels_last(grad: Tensor) -> Tensor:
+    """A tensor hook: the gradient, dense in channels-last format."""
+    return grad.contiguous(memory_format=torch.channels_last)
 
 
-_TO_CHANNELS_LAST = _in_format(torch.channels_last)
-_TO_CONTIGUOUS = _in_format(torch.contiguous_format)
+#: the tensor hooks of channels-last and channels-first outputs (module
+#: attributes, so that a test can wrap them)
+_TO_CHANNELS_LAST = _to_channels_last
+_TO_CONTIGUOUS = channels_first_copy
 
 
 def _trains_on_cpu(x: Any) -> bool:
     """Whether ``x`` is a 4-D CPU tensor that gets a gradient (and the
-    graph is not being compiled)."""
+    graph is not being traced, scripted or compiled)."""
     return (
         isinstance(x, Tensor)
         and x.dim() == 4
         and x.device.type == 'cpu'
         and x.requires_grad
         and torch.is_grad_enabled()
-        and not torch.compiler.is_compiling()
+        and not capturing_graph()
     )
 
 
@@ -69,8 +69,8 @@ def _grads_in_output_format(module: nn.Module, args: Tuple, output: Any):
     tensor hooks made the step slower, as cuDNN's batch-norm backward has
     no such slow path (both measured in docs/benchmarks.md).
     """
-    if not torch.is_grad_enabled() or torch.compiler.is_compiling():
-        return output  # compiled graphs choose their own layouts
+    if not torch.is_grad_enabled() or capturing_graph():
+        return output  # captured graphs choose their own layouts
     outputs = output if isinstance(output, (tuple, list)) else (output,)
     for tensor in outputs:
         if _trains_on_cpu(tensor):

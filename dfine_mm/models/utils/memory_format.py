@@ -51,7 +51,7 @@ def channels_first_copy(x: Tensor) -> Tensor:
     return out
 
 
-def _capturing_graph() -> bool:
+def capturing_graph() -> bool:
     """Whether the code runs to be traced, scripted or compiled (where
     memory formats are left to the graph)."""
     return (
@@ -104,7 +104,7 @@ def to_memory_format(x: Tensor, memory_format: torch.memory_format) -> Tensor:
     Returns:
         Tensor: Shape (B, C, H, W), dense in ``memory_format``.
     """
-    if _capturing_graph():
+    if capturing_graph():
         return x.contiguous(memory_format=memory_format)
     if x.is_contiguous(memory_format=memory_format):
         return x
@@ -127,6 +127,6 @@ def channels_first(x: Tensor) -> Tensor:
     Returns:
         Tensor: ``x``, or its channels-first copy.
     """
-    if x.device.type != 'cpu' or not is_channels_last(x) or _capturing_graph():
+    if x.device.type != 'cpu' or not is_channels_last(x) or capturing_graph():
         return x  # (an exported graph stays as it was)
     return to_memory_format(x, torch.contiguous_format)
