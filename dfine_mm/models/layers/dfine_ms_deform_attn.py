@@ -180,11 +180,13 @@ class DFineMSDeformableAttention(BaseModule):
         size = reference_points[:, :, None, None, 2:]
         scale = self.num_points_scale.to(query.dtype)[:, None]  # (P, 1)
         locations = centre + offsets * scale * size * self.offset_scale
-        # (B, Q, M, P, 2) -> (B * M, Q, P, 2)
-        locations = locations.permute(0, 2, 1, 3, 4).flatten(0, 1)
+        # (B, Q, M, P, 2) -> (B * M, P, Q, 2): points before queries, so
+        # that grid_sample's output rows run along the queries (its CPU
+        # kernel vectorises along them; docs/benchmarks.md)
+        locations = locations.permute(0, 2, 3, 1, 4).flatten(0, 1)
         samples: List[Tensor] = []
         for level_value, level_locations in zip(
-            value, locations.split(self.num_points, -2)
+            value, locations.split(self.num_points, 1)
         ):
             if self.method == 'default':
                 samples.append(
@@ -202,11 +204,12 @@ class DFineMSDeformableAttention(BaseModule):
 
         Args:
             level_value (Tensor): Shape (B * M, C / M, h, w).
-            grid (Tensor): Shape (B * M, Q, P_l, 2), xy in [-1, 1] over the
-                map (``grid_sample``'s convention, corners excluded).
+            grid (Tensor): Shape (B * M, H', W', 2), xy in [-1, 1] over the
+                map (``grid_sample``'s convention, corners excluded):
+                (P_l, Q) points by queries in :meth:`forward`.
 
         Returns:
-            Tensor: Shape (B * M, C / M, Q, P_l).
+            Tensor: Shape (B * M, C / M, H', W').
         """
         return F.grid_sample(
             level_value,
@@ -221,8 +224,11 @@ class DFineMSDeformableAttention(BaseModule):
     ) -> Tensor:
         """The attention: every head's samples summed with its weights.
 
+        Level by level, without concatenating the samples: the sum runs
+        over the points, an outer dimension (vectorised along the queries).
+
         Args:
-            samples (Sequence[Tensor]): Per level (B * M, C / M, Q, P_l).
+            samples (Sequence[Tensor]): Per level (B * M, C / M, P_l, Q).
             weights (Tensor): Normalised over all points of a head, shape
                 (B, Q, M, P).
 
@@ -230,11 +236,15 @@ class DFineMSDeformableAttention(BaseModule):
             Tensor: Shape (B, Q, C).
         """
         batch, num_queries, heads, points = weights.shape
-        weights = weights.permute(0, 2, 1, 3).reshape(
-            batch * heads, 1, num_queries, points
+        weights = weights.permute(0, 2, 3, 1).reshape(
+            batch * heads, 1, points, num_queries
         )
-        # (B * M, C / M, Q, P) weighted over P
-        out = (torch.cat(list(samples), -1) * weights).sum(-1)
+        out = None
+        for level_samples, level_weights in zip(
+            samples, weights.split(self.num_points, 2)
+        ):
+            level_out = (level_samples * level_weights).sum(2)
+            out = level_out if out is None else out + level_out
         return out.view(batch, self.embed_dims, num_queries).transpose(1, 2)
 
     @staticmethod
@@ -247,17 +257,17 @@ class DFineMSDeformableAttention(BaseModule):
 
         Args:
             level_value (Tensor): Shape (B * M, C / M, h, w).
-            locations (Tensor): Shape (B * M, Q, P_l, 2), xy in [0, 1].
+            locations (Tensor): Shape (B * M, P_l, Q, 2), xy in [0, 1].
 
         Returns:
-            Tensor: Shape (B * M, C / M, Q, P_l).
+            Tensor: Shape (B * M, C / M, P_l, Q).
         """
         n, channels, h, w = level_value.shape
-        _, num_queries, num_points, _ = locations.shape
+        _, num_points, num_queries, _ = locations.shape
         size = torch.tensor([w, h], device=locations.device)
         coords = (locations * size + 0.5).to(torch.int64)
         x = coords[..., 0].clamp(0, w - 1)
         y = coords[..., 1].clamp(0, h - 1)
-        index = (y * w + x).view(n, 1, -1).expand(-1, channels, -1)
+        index = (y * w + x).reshape(n, 1, -1).expand(-1, channels, -1)
         gathered = level_value.flatten(2).gather(2, index)
-        return gathered.view(n, channels, num_queries, num_points)
+        return gathered.view(n, channels, num_points, num_queries)
