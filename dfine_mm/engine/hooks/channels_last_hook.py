@@ -44,7 +44,8 @@ _TO_CONTIGUOUS = channels_first_copy
 
 def _trains_on_cpu(x: Any) -> bool:
     """Whether ``x`` is a 4-D CPU tensor that gets a gradient (and the
-    graph is not being traced, scripted or compiled)."""
+    graph is not being traced, scripted or compiled: captured graphs
+    choose their own layouts)."""
     return (
         isinstance(x, Tensor)
         and x.dim() == 4
@@ -69,8 +70,6 @@ def _grads_in_output_format(module: nn.Module, args: Tuple, output: Any):
     tensor hooks made the step slower, as cuDNN's batch-norm backward has
     no such slow path (both measured in docs/benchmarks.md).
     """
-    if not torch.is_grad_enabled() or capturing_graph():
-        return output  # captured graphs choose their own layouts
     outputs = output if isinstance(output, (tuple, list)) else (output,)
     for tensor in outputs:
         if _trains_on_cpu(tensor):
