@@ -396,3 +396,26 @@ class NormGradFormats(TorchDispatchMode):
                 and x.is_contiguous(memory_format=fmt)
             )
         return func(*args, **(kwargs or {}))
+
+
+class HostReads(TorchDispatchMode):
+    """Counts the ATen calls run under it that read tensor values to the
+    host (each a synchronisation on CUDA): scalar reads (``.item()``,
+    ``.tolist()``, a tensor's truth value), operators whose output size
+    depends on the values, and indexing with a boolean mask."""
+
+    SIZED_BY_VALUES = ('nonzero', '_unique2', 'unique_dim', 'masked_select')
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        masked = name == 'index' and any(
+            isinstance(i, torch.Tensor) and i.dtype == torch.bool
+            for i in args[1]
+        )
+        if masked or name in ('_local_scalar_dense', *self.SIZED_BY_VALUES):
+            self.count += 1
+        return func(*args, **(kwargs or {}))

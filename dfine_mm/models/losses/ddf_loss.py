@@ -62,9 +62,11 @@ class DFineDDFLoss(nn.Module):
         teacher = F.softmax(teacher.detach() / t, dim=-1)
         kl = F.kl_div(log_student, teacher, reduction='none').sum(-1)
         loss = weight.detach().to(kl.dtype) * (t * t) * kl
-        total = loss.new_zeros(())
-        if positive.any():
-            total = total + loss[positive].mean() * num_pos
-        if (~positive).any():
-            total = total + loss[~positive].mean() * num_neg
+        # each group's mean as a masked sum over its count (0 for an empty
+        # group): no read to the host, so no synchronisation on CUDA
+        count_pos = positive.sum()
+        count_neg = positive.numel() - count_pos
+        mean_pos = loss.where(positive, 0).sum() / count_pos.clamp(min=1)
+        mean_neg = loss.where(~positive, 0).sum() / count_neg.clamp(min=1)
+        total = mean_pos * num_pos + mean_neg * num_neg
         return self.loss_weight * total / (num_pos + num_neg)

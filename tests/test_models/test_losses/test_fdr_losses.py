@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from helpers import HostReads
 
 from dfine_mm.models.losses import (
     DFineDDFLoss,
@@ -54,6 +55,39 @@ def test_ddf_decoupled_mix():
     )
     expected = 1.5 * (0.8 * t * t * kl * 1 + 0.5 * t * t * kl * 3) / 4
     assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    'positive',
+    [[True, False, True, False, False], [False] * 5, [True] * 5],
+    ids=['mixed', 'no_matched', 'all_matched'],
+)
+def test_ddf_groups_means_without_host_reads(positive):
+    # each group's mean (an empty group adds nothing), computed here with
+    # boolean indexing, as before, against the loss that reads nothing
+    gen = torch.Generator().manual_seed(1)
+    student = torch.randn(5, 9, generator=gen, dtype=torch.float64)
+    student.requires_grad_(True)
+    teacher = torch.randn(5, 9, generator=gen, dtype=torch.float64)
+    weight = torch.rand(5, generator=gen, dtype=torch.float64)
+    positive = torch.tensor(positive)
+    ddf = DFineDDFLoss(temperature=5.0, loss_weight=1.5)
+    with HostReads() as reads:
+        loss = ddf(student, teacher, weight, positive, 2.0, 3.0)
+    assert reads.count == 0
+    log_student = torch.log_softmax(student / 5.0, -1)
+    target = torch.softmax(teacher / 5.0, -1)
+    per_edge = weight * 25.0 * (target * (target.log() - log_student)).sum(-1)
+    expected = sum(
+        per_edge[mask].mean() * mix
+        for mask, mix in ((positive, 2.0), (~positive, 3.0))
+        if mask.any()
+    )
+    expected = 1.5 * expected / 5.0
+    assert torch.allclose(loss, expected, rtol=1e-12, atol=0)
+    (grad,) = torch.autograd.grad(loss, student)
+    (expected_grad,) = torch.autograd.grad(expected, student)
+    assert torch.allclose(grad, expected_grad, rtol=1e-12, atol=1e-15)
 
 
 def test_ddf_zero_when_student_is_teacher_and_no_teacher_grad():

@@ -1,9 +1,10 @@
 """check_gt_labels / check_sample_labels: labels outside [0, num_classes)
-are an error naming the image; empty ground truth is fine."""
+are an error naming the image; empty ground truth is fine; one read to the
+host per batch."""
 
 import pytest
 import torch
-from helpers import det_samples
+from helpers import HostReads, det_samples
 
 from dfine_mm.models.utils.gt_labels import check_sample_labels
 
@@ -27,3 +28,22 @@ def test_label_outside_names_the_image(labels):
     assert 'labels must be in [0, 3)' in message
     assert f'{sorted(labels)}' in message and 'data/img_7.jpg' in message
     assert "head's num_classes" in message
+
+
+def test_one_read_to_the_host_per_batch():
+    # two reads per image before (min and max): eight for this batch
+    samples = det_samples([3, 0, 5, 2, 1], 64, 64, num_classes=3)
+    with HostReads() as reads:
+        check_sample_labels(samples, 3)
+    assert reads.count == 1
+    with HostReads() as reads:
+        check_sample_labels(det_samples([0, 0], 64, 64), 3)
+    assert reads.count == 0
+
+
+def test_out_of_range_label_in_a_later_image_is_found():
+    samples = det_samples([2, 3, 1], 64, 64, num_classes=3)
+    samples[2].gt_instances.labels = torch.tensor([5])
+    samples[2].set_metainfo(dict(img_path='data/img_9.jpg'))
+    with pytest.raises(ValueError, match='img_9.jpg'):
+        check_sample_labels(samples, 3)
