@@ -172,10 +172,15 @@ class DFineMSDeformableAttention(BaseModule):
         offsets = self.sampling_offsets(query).view(
             batch, num_queries, heads, points, 2
         )
-        weights = self.attention_weights(query).view(
-            batch, num_queries, heads, points
+        # (B, Q, M * P) -> (B * M, 1, P, Q), normalised over the points
+        # (an outer dimension: the softmax runs along the queries)
+        weights = (
+            self.attention_weights(query)
+            .view(batch, num_queries, heads, points)
+            .permute(0, 2, 3, 1)
+            .reshape(batch * heads, 1, points, num_queries)
+            .softmax(2)
         )
-        weights = weights.softmax(-1)
         centre = reference_points[:, :, None, None, :2]
         size = reference_points[:, :, None, None, 2:]
         scale = self.num_points_scale.to(query.dtype)[:, None]  # (P, 1)
@@ -230,15 +235,13 @@ class DFineMSDeformableAttention(BaseModule):
         Args:
             samples (Sequence[Tensor]): Per level (B * M, C / M, P_l, Q).
             weights (Tensor): Normalised over all points of a head, shape
-                (B, Q, M, P).
+                (B * M, 1, P, Q).
 
         Returns:
             Tensor: Shape (B, Q, C).
         """
-        batch, num_queries, heads, points = weights.shape
-        weights = weights.permute(0, 2, 3, 1).reshape(
-            batch * heads, 1, points, num_queries
-        )
+        batch = weights.shape[0] // self.num_heads
+        num_queries = weights.shape[-1]
         out = None
         for level_samples, level_weights in zip(
             samples, weights.split(self.num_points, 2)

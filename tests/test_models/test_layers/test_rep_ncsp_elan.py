@@ -103,3 +103,54 @@ def test_conv1x1_upsampled_cat_with_bias():
     upsampled = F.interpolate(top, scale_factor=2.0, mode='nearest')
     expected = F.conv2d(torch.cat((upsampled, finer), dim=1), weight, bias)
     _close(conv1x1_upsampled_cat(weight, bias, top, finer), expected)
+
+
+def test_csp_branch_reads_a_dense_half_with_the_same_results(monkeypatch):
+    # in channels-last training the second half of cv1's output (a strided
+    # channel slice) is copied dense for cv2; nothing else changes
+    from dfine_mm.models.layers import rep_ncsp_elan
+
+    block = _block().train().to(memory_format=torch.channels_last)
+    plain = copy.deepcopy(block)
+    seen = []
+    block.cv2[0].register_forward_pre_hook(
+        lambda module, args: seen.append(
+            args[0].is_contiguous(memory_format=torch.channels_last)
+        )
+    )
+    x = _maps()[1].detach().repeat(1, 2, 1, 1)
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    x_plain = x.detach().clone().requires_grad_()
+    out = block(x)
+    grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(4))
+    out.backward(grad)
+    assert seen == [True]
+    monkeypatch.setattr(rep_ncsp_elan, 'dense_half', lambda half: half)
+    expected = plain(x_plain)
+    expected.backward(grad)
+    # the forward is the same; gradients are summed in another order
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    _close(x.grad, x_plain.grad)
+    for (name, param), other in zip(
+        block.named_parameters(), plain.parameters()
+    ):
+        _close(param.grad, other.grad, msg=name)
+
+
+def test_dense_half_leaves_other_tensors_alone(monkeypatch):
+    from dfine_mm.models.layers import rep_ncsp_elan
+    from dfine_mm.models.layers.rep_ncsp_elan import dense_half
+
+    whole = torch.randn(2, 8, 5, 7)
+    first_channels_first = whole[:, :4]  # a slice, not channels-last
+    assert dense_half(first_channels_first) is first_channels_first
+    dense = whole.contiguous(memory_format=torch.channels_last)
+    assert dense_half(dense) is dense
+    half = dense[:, 4:]
+    assert not half.is_contiguous(memory_format=torch.channels_last)
+    copied = dense_half(half)
+    assert copied.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(copied, half)
+    # traced, scripted or compiled graphs keep the slice
+    monkeypatch.setattr(rep_ncsp_elan, 'capturing_graph', lambda: True)
+    assert dense_half(half) is half
