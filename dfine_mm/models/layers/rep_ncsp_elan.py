@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from mmdet.utils import OptConfigType
 from torch import Tensor, nn
 
-from ..utils.memory_format import capturing_graph
+from ..utils.memory_format import dense_channels_last
 from .conv_norm_layer import ConvNormLayer
 from .csp_rep_layer import CSPRepLayer
 
@@ -129,34 +129,10 @@ class RepNCSPELAN4(nn.Module):
         Returns:
             Tensor: Output, shape (B, out_channels, H, W).
         """
-        y2 = self.cv2(dense_half(y1))
+        # y1 is a channel slice: strided in channels-last training
+        y2 = self.cv2(dense_channels_last(y1))
         y3 = self.cv3(y2)
         return self.cv4(torch.cat((y0, y1, y2, y3), dim=1))
-
-
-def dense_half(half: Tensor) -> Tensor:
-    """A channel slice of a channels-last CPU map copied dense (channels
-    last) for the convolutions that read it; any other tensor unchanged.
-
-    A slice of a channels-last map is strided: the CSP layer's two 1x1
-    convolutions read it at about half their rate on dense inputs, and
-    their backward passes give back strided gradients
-    (docs/benchmarks.md). Values and gradients are unchanged.
-
-    Args:
-        half (Tensor): Shape (B, C, H, W).
-
-    Returns:
-        Tensor: Shape (B, C, H, W).
-    """
-    if (
-        half.device.type != 'cpu'
-        or capturing_graph()
-        or half.stride(1) != 1  # not channels-last
-        or half.is_contiguous(memory_format=torch.channels_last)
-    ):
-        return half
-    return half.contiguous(memory_format=torch.channels_last)
 
 
 def upsampled_cat(top: Tensor, finer: Tensor) -> Tensor:

@@ -51,6 +51,32 @@ def channels_first_copy(x: Tensor) -> Tensor:
     return out
 
 
+def dense_channels_last(x: Tensor) -> Tensor:
+    """A strided channels-last CPU map (e.g. a channel slice of a
+    channels-last map) copied dense in channels-last format; any other
+    tensor unchanged.
+
+    Convolutions read such a slice at about half their rate on dense
+    inputs (docs/benchmarks.md). The values are unchanged; the gradient
+    flows back through the copy.
+
+    Args:
+        x (Tensor): Shape (B, C, H, W).
+
+    Returns:
+        Tensor: Shape (B, C, H, W).
+    """
+    if (
+        x.device.type != 'cpu'
+        or x.dim() != 4
+        or capturing_graph()
+        or x.stride(1) != 1  # channels are not innermost: not channels-last
+        or x.is_contiguous(memory_format=torch.channels_last)
+    ):
+        return x
+    return x.contiguous(memory_format=torch.channels_last)
+
+
 def capturing_graph() -> bool:
     """Whether the code runs to be traced, scripted or compiled (where
     memory formats are left to the graph)."""

@@ -8,6 +8,7 @@ from dfine_mm.models.utils import memory_format
 from dfine_mm.models.utils.memory_format import (
     channels_first,
     channels_first_copy,
+    dense_channels_last,
     to_memory_format,
 )
 
@@ -75,3 +76,21 @@ def test_channels_first_is_a_no_op_while_tracing():
     traced = torch.jit.trace(lambda t: channels_first(t) * 2, (x,))
     nodes = [n.kind() for n in traced.graph.nodes()]
     assert 'aten::contiguous' not in nodes and 'aten::copy_' not in nodes
+
+
+def test_dense_channels_last_copies_only_strided_channels_last_maps(
+    monkeypatch,
+):
+    whole = torch.randn(2, 8, 5, 7)
+    first_channels_first = whole[:, :4]  # a slice, not channels-last
+    assert dense_channels_last(first_channels_first) is first_channels_first
+    dense = whole.contiguous(memory_format=CL)
+    assert dense_channels_last(dense) is dense
+    half = dense[:, 4:]
+    assert not half.is_contiguous(memory_format=CL)
+    copied = dense_channels_last(half)
+    assert copied.is_contiguous(memory_format=CL)
+    assert torch.equal(copied, half)
+    # traced, scripted or compiled graphs keep the slice
+    monkeypatch.setattr(memory_format, 'capturing_graph', lambda: True)
+    assert dense_channels_last(half) is half
