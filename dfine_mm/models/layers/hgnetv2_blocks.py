@@ -11,7 +11,8 @@ Differences from upstream (none changes an output):
 * Modules that the official code sets to ``nn.Identity`` (the activation and
   the learnable affine block of a conv without activation, the downsample of
   the first stage) are ``None`` here and skipped in ``forward``.
-* ReLU runs in place, the learnable affine block is one fused ``addcmul``.
+* ReLU runs in place, the learnable affine block is one fused ``addcmul``;
+  under autograd both are one node with a leaner backward (``relu_affine``).
 * The dead code paths of upstream (the ``'same'`` padding option, the
   ``'ese'`` aggregation, drop path) are not ported.
 """
@@ -22,6 +23,7 @@ from torch import Tensor, nn
 
 from .conv_norm_layer import fuse_conv_bn
 from .frozen_batch_norm import FrozenBatchNorm2d
+from .relu_affine import relu_affine
 
 
 class LearnableAffineBlock(nn.Module):
@@ -142,6 +144,9 @@ class ConvBNAct(nn.Module):
         x = self.conv(x)
         if self.bn is not None:
             x = self.bn(x)
+        if self.lab is not None and isinstance(self.act, nn.ReLU):
+            # one autograd node: a leaner backward (relu_affine.py)
+            return relu_affine(x, self.lab.scale, self.lab.bias)
         if self.act is not None:
             x = self.act(x)
         if self.lab is not None:
