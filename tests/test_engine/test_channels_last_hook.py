@@ -10,6 +10,7 @@ from helpers import NormGradFormats
 from torch import Tensor, nn
 
 from dfine_mm.engine.hooks import DFineChannelsLastHook
+from dfine_mm.models.layers.hgnetv2_blocks import ConvBNAct
 
 
 def conv_bn(channels_in: int, channels_out: int) -> nn.Sequential:
@@ -219,3 +220,59 @@ def test_traced_graphs_get_no_gradient_hooks():
     forward(x)
     torch.jit.trace(forward, x, check_trace=False)
     assert hooked == [True, False]
+
+
+class LabBackbone(nn.Module):
+    """HGNetV2 blocks whose norms run inside one node with their ReLU and
+    affine block, and an 8-channel one that the hook makes compute
+    channels-first; their outputs concatenated (sliced gradients)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = ConvBNAct(3, 16, 3, use_lab=True)
+        self.narrow = ConvBNAct(16, 8, 1, use_lab=True)
+        self.wide = ConvBNAct(16, 16, 3, use_lab=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.stem(x)
+        return torch.cat([self.narrow(x), self.wide(x)], 1)
+
+
+class LabToy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = LabBackbone()
+
+    def loss(self, images: Tensor) -> Tensor:
+        out = self.backbone(images)
+        return (out[:, 4:] ** 2).sum() + out.reshape(2, 24, -1).mean(1).sum()
+
+
+def test_norms_fused_with_their_activation_get_no_gradient_hook():
+    """The fused norms get no hook (their node lays out the gradient); the
+    narrow one keeps its hooks and the module path; every norm's backward
+    still runs on dense gradients, with the plain model's gradients."""
+    torch.manual_seed(0)
+    toy = LabToy().train().double()
+    with torch.no_grad():  # affine blocks away from their identity start
+        for block in toy.backbone.children():
+            block.lab.scale.fill_(0.8)
+            block.lab.bias.fill_(0.1)
+    images = torch.rand(2, 3, 16, 16, dtype=torch.float64)
+    _, expected = step(copy.deepcopy(toy), images)
+    hook = DFineChannelsLastHook(parts=('backbone',))
+    hook.before_run(SimpleNamespace(model=toy))
+    stem, narrow, wide = toy.backbone.children()
+    assert stem.fuses_norm and narrow.fuses_norm and wide.fuses_norm
+    assert not stem.bn._forward_hooks and not wide.bn._forward_hooks
+    assert len(narrow.bn._forward_hooks) == 2
+    assert len(narrow.bn._forward_pre_hooks) == 1
+    x = torch.rand(2, 3, 16, 16, dtype=torch.float64)
+    kinds = [type(b(b_in).grad_fn).__name__ for b, b_in in
+             ((stem, x), (wide, stem(x)))]  # fmt: skip
+    assert kinds == ['_NormReLUAffineBackward'] * 2
+    dense, grads = step(toy, images)
+    assert len(dense) == 3 and all(dense)
+    for name, grad in expected.items():
+        scale = grad.abs().max()
+        assert (grads[name] - grad).abs().max() <= 1e-9 * scale, name

@@ -105,6 +105,18 @@ def _norm_output_channels_last(module: nn.Module, args: Tuple, output: Any):
     return output
 
 
+def _fused_norms(part: nn.Module) -> set:
+    """The ids of the batch norms that ``part``'s blocks run inside one
+    autograd node with what follows them (HGNetV2's ``ConvBNAct``, see
+    ``fuses_norm``): that node lays out the norm's output gradient itself,
+    and a hook on the norm would send it back to the unfused path."""
+    return {
+        id(module.bn)
+        for module in part.modules()
+        if getattr(module, 'fuses_norm', False)
+    }
+
+
 def _on_cpu(modules: Sequence[nn.Module]) -> bool:
     """Whether any parameter of ``modules`` is on the CPU (True when they
     have none): the gradient hooks are only registered there, so a model
@@ -138,7 +150,9 @@ class DFineChannelsLastHook(Hook):
     norms' outputs are made dense in the tensors' own format before their
     backward pass (a tensor hook each; a channel slice of a gradient, what
     ``torch.cat`` gives back, is an order of magnitude slower in the CPU's
-    channels-last batch-norm backward). Batch norms with fewer than
+    channels-last batch-norm backward); the norms that HGNetV2's blocks run
+    in one node with their activation (``fuses_norm``) get no hook, as the
+    node does the same inside. Batch norms with fewer than
     ``MIN_CHANNELS_LAST_NORM`` channels (HGNetV2-B0's 8-channel stem norm)
     compute channels-first in training instead (their input and output
     change format around them, and so do the gradients): PyTorch's
@@ -178,9 +192,11 @@ class DFineChannelsLastHook(Hook):
                 self._handles.append(
                     part.register_forward_hook(_grads_in_output_format)
                 )
+            fused = _fused_norms(part)
             for module in part.modules():
                 if on_cpu and isinstance(module, _BatchNorm):
-                    if module.num_features < MIN_CHANNELS_LAST_NORM:
+                    narrow = module.num_features < MIN_CHANNELS_LAST_NORM
+                    if narrow:
                         self._handles += [
                             module.register_forward_pre_hook(
                                 _norm_input_channels_first
@@ -189,9 +205,12 @@ class DFineChannelsLastHook(Hook):
                                 _norm_output_channels_last
                             ),
                         ]
-                    self._handles.append(
-                        module.register_forward_hook(_grads_in_output_format)
-                    )
+                    if narrow or id(module) not in fused:
+                        self._handles.append(
+                            module.register_forward_hook(
+                                _grads_in_output_format
+                            )
+                        )
                 elif wrapped and isinstance(module, nn.Conv2d):
                     convs += 1
                     self._handles.append(

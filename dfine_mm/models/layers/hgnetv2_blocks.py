@@ -12,7 +12,8 @@ Differences from upstream (none changes an output):
   the learnable affine block of a conv without activation, the downsample of
   the first stage) are ``None`` here and skipped in ``forward``.
 * ReLU runs in place, the learnable affine block is one fused ``addcmul``;
-  under autograd both are one node with a leaner backward (``relu_affine``).
+  under autograd both (with the batch norm before them, training on the
+  CPU) are one node with a leaner backward (``learnable_affine_block.py``).
 * The dead code paths of upstream (the ``'same'`` padding option, the
   ``'ese'`` aggregation, drop path) are not ported.
 """
@@ -23,24 +24,11 @@ from torch import Tensor, nn
 
 from .conv_norm_layer import fuse_conv_bn
 from .frozen_batch_norm import FrozenBatchNorm2d
-from .relu_affine import relu_affine
-
-
-class LearnableAffineBlock(nn.Module):
-    """Scalar affine map ``y = scale * x + bias`` with learnable scalars.
-
-    Args:
-        scale_value (float): Initial scale. Defaults to 1.0.
-        bias_value (float): Initial bias. Defaults to 0.0.
-    """
-
-    def __init__(self, scale_value: float = 1.0, bias_value: float = 0.0):
-        super().__init__()
-        self.scale = nn.Parameter(torch.tensor([scale_value]))
-        self.bias = nn.Parameter(torch.tensor([bias_value]))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.addcmul(self.bias, x, self.scale)
+from .learnable_affine_block import (
+    LearnableAffineBlock,
+    norm_relu_affine,
+    relu_affine,
+)
 
 
 class FoldedReLUAffine(nn.Module):
@@ -140,13 +128,27 @@ class ConvBNAct(nn.Module):
             self.act = FoldedReLUAffine(shift, upper=bool(scale < 0))
             self.lab = None
 
+    @property
+    def fuses_norm(self) -> bool:
+        """Whether training may run norm, ReLU and LAB as one autograd node
+        (:func:`norm_relu_affine`, which lays out the norm output's gradient
+        itself)."""
+        return (
+            self.lab is not None
+            and isinstance(self.act, nn.ReLU)
+            and type(self.bn) is nn.BatchNorm2d
+        )
+
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv(x)
+        if self.lab is not None and isinstance(self.act, nn.ReLU):
+            # one autograd node: a leaner backward (learnable_affine_block.py)
+            scale, bias = self.lab.scale, self.lab.bias
+            if self.bn is not None:
+                return norm_relu_affine(x, self.bn, scale, bias)
+            return relu_affine(x, scale, bias)
         if self.bn is not None:
             x = self.bn(x)
-        if self.lab is not None and isinstance(self.act, nn.ReLU):
-            # one autograd node: a leaner backward (relu_affine.py)
-            return relu_affine(x, self.lab.scale, self.lab.bias)
         if self.act is not None:
             x = self.act(x)
         if self.lab is not None:
