@@ -11,12 +11,15 @@ two passes: six reads and two writes. The backbone's 30 such blocks of
 D-FINE-S hold 118 MiB of maps per step at batch 2, 640x640
 (docs/benchmarks.md).
 
-With the batch norm before it (training, on the CPU), the node also takes
-the norm's backward: since the norm's backward is linear in its output's
-gradient and scales it by the norm's weight, the affine scale goes into
+With the batch norm before it (training, on the CPU, a positive scale),
+the node takes the norm too. Forward, the scale and bias go into the
+norm's affine map and the ReLU becomes a clamp at the bias (one pass fewer;
+only the output is kept, which the next layer keeps anyway, instead of a
+separate ReLU map). Backward, since the norm's backward is linear in its
+output's gradient and scales it by the norm's weight, the scale goes into
 that weight, and the scale's gradient comes from the norm's per-channel
-weight and bias gradients. Neither the dot product nor the scaling pass is
-left: three reads and one write besides the norm's own backward.
+weight and bias gradients: neither the dot product nor the scaling pass
+is left, three reads and one write besides the norm's own backward.
 """
 
 import torch
@@ -112,8 +115,18 @@ def relu_affine(x: Tensor, scale: Tensor, bias: Tensor) -> Tensor:
 
 
 class _NormReLUAffine(torch.autograd.Function):
-    """``scale * relu(batch_norm(x)) + bias`` in training, with one-element
-    ``scale`` and ``bias``; the norm's running statistics are updated."""
+    """``scale * relu(batch_norm(x)) + bias`` in training, for a positive
+    one-element ``scale`` and a one-element ``bias`` (``bias_value`` its
+    value); the norm's running statistics are updated.
+
+    Forward, the affine block goes into the norm's affine map and the ReLU
+    becomes a clamp at the bias (``s * relu(z) + b == max(s * z + b, b)``
+    for ``s > 0``, as the deploy form folds it): one pass fewer, and only
+    the output is kept for the backward pass, which the next convolution
+    keeps anyway. Backward, the norm's backward gets the masked gradient
+    with the scale in its weight (it is linear in its output's gradient),
+    and the scale's gradient comes from the norm's per-channel gradients.
+    """
 
     @staticmethod
     def forward(
@@ -123,29 +136,31 @@ class _NormReLUAffine(torch.autograd.Function):
         norm_bias: Tensor,
         scale: Tensor,
         bias: Tensor,
+        bias_value: float,
         running_mean: Tensor,
         running_var: Tensor,
         momentum: float,
         eps: float,
     ) -> Tensor:
         out, save_mean, save_invstd = torch.ops.aten.native_batch_norm(
-            x, weight, norm_bias, running_mean, running_var, True, momentum,
-            eps,
+            x, weight * scale, torch.addcmul(bias, norm_bias, scale),
+            running_mean, running_var, True, momentum, eps,
         )  # fmt: skip
-        relu_out = out.relu_()
+        out = out.clamp_min_(bias_value)
         ctx.save_for_backward(
-            x, weight, norm_bias, scale, relu_out, save_mean, save_invstd
+            x, weight, norm_bias, scale, out, save_mean, save_invstd
         )
-        ctx.eps = eps
-        return torch.addcmul(bias, relu_out, scale)
+        ctx.eps, ctx.bias_value = eps, bias_value
+        return out
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        x, weight, norm_bias, scale, relu_out, mean, invstd = ctx.saved_tensors
+        x, weight, norm_bias, scale, out, mean, invstd = ctx.saved_tensors
         grad_bias = None
-        if ctx.needs_input_grad[4]:
+        if ctx.needs_input_grad[4]:  # the bias moves every element
             grad_bias = grad.sum().reshape(scale.shape)
-        masked = torch.ops.aten.threshold_backward(grad, relu_out, 0)
+        # the ReLU's mask: where the output is above the clamp
+        masked = torch.ops.aten.threshold_backward(grad, out, ctx.bias_value)
         if is_channels_last(x) and not is_channels_last(masked):
             masked = masked.contiguous(memory_format=torch.channels_last)
         elif x.is_contiguous() and not masked.is_contiguous():
@@ -157,8 +172,8 @@ class _NormReLUAffine(torch.autograd.Function):
             masked, x, weight * scale, None, None, mean, invstd, True,
             ctx.eps, [ctx.needs_input_grad[0], True, True],
         )  # fmt: skip
-        # d loss / d scale = sum(grad * relu_out)
-        #                  = sum over channels (weight * grad_w + b * grad_b)
+        # d loss / d scale = sum(grad * relu(z)), z = weight * x_hat + b_n
+        #                  = sum over channels (weight * grad_w + b_n * grad_b)
         grad_scale = (weight * grad_w + norm_bias * grad_b).sum()
         return (
             grad_x,
@@ -166,6 +181,7 @@ class _NormReLUAffine(torch.autograd.Function):
             grad_b * scale,
             grad_scale.reshape(scale.shape),
             grad_bias,
+            None,
             None,
             None,
             None,
@@ -199,11 +215,12 @@ def norm_relu_affine(
     activation with its learnable affine block.
 
     A plain ``nn.BatchNorm2d`` training on the CPU under autograd (and no
-    graph being traced or compiled) runs inside the node with both
-    backward passes; its running statistics and batch count are updated as
-    the module does. Any other case calls ``norm`` (with its hooks), then
-    :func:`relu_affine`. The values are the same either way; gradients
-    move by rounding.
+    graph being traced or compiled), with a positive scale, runs inside the
+    node with both backward passes; its running statistics and batch count
+    are updated as the module does. Any other case calls ``norm`` (with its
+    hooks), then :func:`relu_affine`. Values and gradients agree to
+    rounding: the node computes ``max(s * z + b, b)`` with the scale
+    folded into the norm's affine map.
 
     Args:
         x (Tensor): Shape (B, C, H, W).
@@ -221,13 +238,14 @@ def norm_relu_affine(
         and x.dtype == scale.dtype == bias.dtype
         and scale.numel() == 1
         and bias.numel() == 1
+        and scale.item() > 0  # CPU tensors: no synchronisation
     ):
         norm.num_batches_tracked.add_(1)
         momentum = norm.momentum
         if momentum is None:  # a cumulative average, as the module's
             momentum = 1.0 / float(norm.num_batches_tracked)
         return _NormReLUAffine.apply(
-            x, norm.weight, norm.bias, scale, bias, norm.running_mean,
-            norm.running_var, momentum, norm.eps,
+            x, norm.weight, norm.bias, scale, bias, bias.item(),
+            norm.running_mean, norm.running_var, momentum, norm.eps,
         )  # fmt: skip
     return relu_affine(norm(x), scale, bias)

@@ -83,32 +83,45 @@ class _MapPasses(TorchDispatchMode):
         return out
 
 
-def _backward_passes(fn):
-    """Passes over the map in the backward of ``fn(z, norm, scale, bias)``
-    (z a norm's input in channels-last format)."""
+def _passes_and_saved(fn):
+    """Passes over the map in the forward and in the backward of
+    ``fn(z, norm, scale, bias)`` (z a norm's input in channels-last
+    format), and how many maps autograd keeps besides z and the output
+    (which the next layer keeps anyway)."""
     x, scale, bias, grad = _inputs(torch.channels_last, torch.float32)
     norm = torch.nn.BatchNorm2d(5).to(memory_format=torch.channels_last)
     z = x * 1.0  # a non-leaf, as a convolution's output
-    out = fn(z, norm, scale, bias)
-    with _MapPasses(x.numel()) as counter:
+    kept = set()
+
+    def pack(t):
+        if t.numel() == x.numel() and t.data_ptr() != z.data_ptr():
+            kept.add(t.data_ptr())
+        return t
+
+    saving = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+    with _MapPasses(x.numel()) as forward, saving:
+        out = fn(z, norm, scale, bias)
+    with _MapPasses(x.numel()) as backward:
         torch.autograd.grad(out, (z, norm.weight, scale, bias), grad)
-    return counter.count
+    # z * 1.0 is not counted: _MapPasses starts after it
+    return forward.count, backward.count, len(kept - {out.data_ptr()})
 
 
-def test_the_backward_makes_fewer_passes_over_the_map():
+def test_fewer_passes_over_the_map_and_fewer_maps_kept():
     def op_by_op(x, norm, scale, bias):  # the code before
         return torch.addcmul(bias, torch.relu_(norm(x)), scale)
 
     def after_the_norm(x, norm, scale, bias):
         return relu_affine(norm(x), scale, bias)
 
-    # three muls (one by addcmul's value, 1), two sums, threshold_backward,
-    # the norm's backward
-    assert _backward_passes(op_by_op) == 7
-    # dot, sum, threshold_backward, mul_, the norm's backward
-    assert _backward_passes(after_the_norm) == 5
-    # sum, threshold_backward, the norm's backward
-    assert _backward_passes(norm_relu_affine) == 3
+    # backward: three muls (one by addcmul's value, 1), two sums,
+    # threshold_backward, the norm's backward; the ReLU's output is kept
+    assert _passes_and_saved(op_by_op) == (3, 7, 1)
+    # backward: dot, sum, threshold_backward, mul_, the norm's backward
+    assert _passes_and_saved(after_the_norm) == (3, 5, 1)
+    # forward: the norm, the clamp; backward: sum, threshold_backward, the
+    # norm's backward; only the output is kept
+    assert _passes_and_saved(norm_relu_affine) == (2, 3, 0)
 
 
 def test_without_autograd_the_relu_runs_in_place():
@@ -173,7 +186,7 @@ def test_with_the_norm_values_gradients_and_statistics_are_the_modules(
     out = norm_relu_affine(z, norm, scale, bias)
     assert type(out.grad_fn).__name__ == '_NormReLUAffineBackward'
     expected = _reference(reference(x * 1.0), scale, bias)
-    assert torch.equal(out, expected)
+    torch.testing.assert_close(out, expected, rtol=1e-14, atol=1e-15)
     assert out.is_contiguous(memory_format=memory_format)
     for name in ('running_mean', 'running_var', 'num_batches_tracked'):
         assert torch.equal(getattr(norm, name), getattr(reference, name))
@@ -201,6 +214,13 @@ def test_norms_that_cannot_run_inside_are_called_as_modules():
     ):
         other._forward_hooks.clear()
         out = norm_relu_affine(x * 1.0, other, scale, bias)
+        assert type(out.grad_fn).__name__ == '_ReLUAffineBackward'
+    plain = torch.nn.BatchNorm2d(5).double()
+    out = norm_relu_affine(x * 1.0, plain, scale, bias)
+    assert type(out.grad_fn).__name__ == '_NormReLUAffineBackward'
+    for value in (-0.5, 0.0):  # the clamp needs a positive scale
+        other = torch.tensor([value], dtype=torch.float64).requires_grad_()
+        out = norm_relu_affine(x * 1.0, plain, other, bias)
         assert type(out.grad_fn).__name__ == '_ReLUAffineBackward'
     one_value = torch.randn(1, 5, 1, 1, dtype=torch.float64)
     fresh = torch.nn.BatchNorm2d(5).double()
