@@ -65,6 +65,7 @@ class _ReLUAffine(torch.autograd.Function):
     def forward(ctx, x: Tensor, scale: Tensor, bias: Tensor) -> Tensor:
         relu_out = torch.relu(x)
         ctx.save_for_backward(relu_out, scale)
+        ctx.bias_shape = bias.shape
         return torch.addcmul(bias, relu_out, scale)
 
     @staticmethod
@@ -77,7 +78,7 @@ class _ReLUAffine(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             grad_scale = _flat_dot(grad, relu_out).reshape(scale.shape)
         if ctx.needs_input_grad[2]:
-            grad_bias = grad.sum().reshape(scale.shape)
+            grad_bias = grad.sum().reshape(ctx.bias_shape)
         return grad_x, grad_scale, grad_bias
 
 
@@ -143,14 +144,14 @@ class _NormReLUAffine(torch.autograd.Function):
         eps: float,
     ) -> Tensor:
         out, save_mean, save_invstd = torch.ops.aten.native_batch_norm(
-            x, weight * scale, torch.addcmul(bias, norm_bias, scale),
+            x, weight * scale, torch.addcmul(bias.view(1), norm_bias, scale),
             running_mean, running_var, True, momentum, eps,
         )  # fmt: skip
         out = out.clamp_min_(bias_value)
         ctx.save_for_backward(
             x, weight, norm_bias, scale, out, save_mean, save_invstd
         )
-        ctx.eps, ctx.bias_value = eps, bias_value
+        ctx.eps, ctx.bias_value, ctx.bias_shape = eps, bias_value, bias.shape
         return out
 
     @staticmethod
@@ -158,7 +159,7 @@ class _NormReLUAffine(torch.autograd.Function):
         x, weight, norm_bias, scale, out, mean, invstd = ctx.saved_tensors
         grad_bias = None
         if ctx.needs_input_grad[4]:  # the bias moves every element
-            grad_bias = grad.sum().reshape(scale.shape)
+            grad_bias = grad.sum().reshape(ctx.bias_shape)
         # the ReLU's mask: where the output is above the clamp
         masked = torch.ops.aten.threshold_backward(grad, out, ctx.bias_value)
         if is_channels_last(x) and not is_channels_last(masked):

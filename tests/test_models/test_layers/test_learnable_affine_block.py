@@ -226,3 +226,20 @@ def test_norms_that_cannot_run_inside_are_called_as_modules():
     fresh = torch.nn.BatchNorm2d(5).double()
     with pytest.raises(ValueError, match='more than 1 value per channel'):
         norm_relu_affine(one_value.requires_grad_(), fresh, scale, bias)
+
+
+@pytest.mark.parametrize('with_norm', [False, True])
+def test_a_bias_shaped_unlike_the_scale_gets_its_own_shape(with_norm):
+    x, norm, scale, bias, grad = _norm_and_inputs(torch.channels_last)
+    bias = bias.detach().view(1, 1, 1, 1).requires_grad_()
+    if with_norm:
+        out = norm_relu_affine(x * 1.0, norm, scale, bias)
+        assert type(out.grad_fn).__name__ == '_NormReLUAffineBackward'
+        expected = _reference(copy.deepcopy(norm)(x * 1.0), scale, bias)
+    else:
+        out = relu_affine(x * 1.0, scale, bias)
+        expected = _reference(x, scale, bias)
+    (got,) = torch.autograd.grad(out, (bias,), grad)
+    (want,) = torch.autograd.grad(expected, (bias,), grad)
+    assert got.shape == (1, 1, 1, 1)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
