@@ -87,6 +87,16 @@ def _records(*tensors: Tensor) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
+def _scalar_affine(x: Tensor, scale: Tensor, bias: Tensor) -> bool:
+    """Whether ``scale`` and ``bias`` are one-element tensors of ``x``'s
+    dtype, as the nodes below take them."""
+    return (
+        scale.numel() == 1
+        and bias.numel() == 1
+        and x.dtype == scale.dtype == bias.dtype
+    )
+
+
 def relu_affine(x: Tensor, scale: Tensor, bias: Tensor) -> Tensor:
     """``scale * relu(x) + bias``, HGNetV2's activation with its learnable
     affine block.
@@ -107,9 +117,7 @@ def relu_affine(x: Tensor, scale: Tensor, bias: Tensor) -> Tensor:
     if (
         _records(x, scale, bias)
         and not capturing_graph()
-        and scale.numel() == 1
-        and bias.numel() == 1
-        and x.dtype == scale.dtype == bias.dtype
+        and _scalar_affine(x, scale, bias)
     ):
         return _ReLUAffine.apply(x, scale, bias)
     return torch.addcmul(bias, torch.relu_(x), scale)
@@ -162,10 +170,13 @@ class _NormReLUAffine(torch.autograd.Function):
             grad_bias = grad.sum().reshape(ctx.bias_shape)
         # the ReLU's mask: where the output is above the clamp
         masked = torch.ops.aten.threshold_backward(grad, out, ctx.bias_value)
-        if is_channels_last(x) and not is_channels_last(masked):
-            masked = masked.contiguous(memory_format=torch.channels_last)
-        elif x.is_contiguous() and not masked.is_contiguous():
-            masked = masked.contiguous()
+        # dense in the input's format for the norm's fast backward (no copy
+        # when it already is)
+        masked = masked.contiguous(
+            memory_format=torch.channels_last
+            if is_channels_last(x)
+            else torch.contiguous_format
+        )
         # the norm's backward on the unscaled gradient, the scale in its
         # weight: its input gradient is exact, its weight and bias
         # gradients are the unscaled ones
@@ -236,9 +247,7 @@ def norm_relu_affine(
         not capturing_graph()
         and _records(x, norm.weight, scale, bias)
         and _fusable_norm(x, norm)
-        and x.dtype == scale.dtype == bias.dtype
-        and scale.numel() == 1
-        and bias.numel() == 1
+        and _scalar_affine(x, scale, bias)
         and scale.item() > 0  # CPU tensors: no synchronisation
     ):
         norm.num_batches_tracked.add_(1)
