@@ -10,6 +10,11 @@ one product on the contiguous (B, N, C) tokens, the value projection
 another, and the attention runs on (B, H, N, C / H) views. The parameters
 (``in_proj_weight`` rows q, k, v; ``out_proj``), and so the checkpoint keys,
 are the base class's; measured in docs/benchmarks.md.
+
+With a denoising mask on the CPU, the queries that see only the trailing
+keys (D-FINE's matching queries, which do not see the denoising groups)
+attend to those keys alone, without the mask: the same softmax over the
+same keys, a (Q, Q) instead of a (Q, D + Q) product for them.
 """
 
 from typing import Optional, Tuple
@@ -17,6 +22,8 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ..utils.memory_format import capturing_graph
 
 
 class DFineSelfAttention(nn.MultiheadAttention):
@@ -104,9 +111,52 @@ class DFineSelfAttention(nn.MultiheadAttention):
             t.view(batch, num, self.num_heads, head_dims).transpose(1, 2)
             for t in (qk[..., :dims], qk[..., dims:], v)
         )
-        out = F.scaled_dot_product_attention(
-            q, k, v,
-            attn_mask=None if attn_mask is None else ~attn_mask,
-            dropout_p=self.dropout if self.training else 0.0,
-        )  # fmt: skip
-        return self.out_proj(out.transpose(1, 2).reshape(batch, num, dims))
+        dropout = self.dropout if self.training else 0.0
+        start = trailing_block_start(attn_mask)
+        if start:
+            # rows start: see keys start: only; rows :start keep their mask
+            lead = F.scaled_dot_product_attention(
+                q[:, :, :start], k, v,
+                attn_mask=~attn_mask[:start], dropout_p=dropout,
+            )  # fmt: skip
+            trail = F.scaled_dot_product_attention(
+                q[:, :, start:], k[:, :, start:], v[:, :, start:],
+                dropout_p=dropout,
+            )  # fmt: skip
+            out = torch.cat((lead.transpose(1, 2), trail.transpose(1, 2)), 1)
+        else:
+            out = F.scaled_dot_product_attention(
+                q, k, v,
+                attn_mask=None if attn_mask is None else ~attn_mask,
+                dropout_p=dropout,
+            ).transpose(1, 2)  # fmt: skip
+        return self.out_proj(out.reshape(batch, num, dims))
+
+
+def trailing_block_start(attn_mask: Optional[Tensor]) -> int:
+    """Where the trailing rows of a bool mask begin that see exactly the
+    trailing keys, or 0 if there are none (or no mask, or a mask off the
+    CPU or in a traced graph, where it is not read).
+
+    Args:
+        attn_mask (Tensor, optional): Bool (N, N), True where attention
+            is not allowed.
+
+    Returns:
+        int: ``s`` in (0, N) such that ``attn_mask[s:, :s]`` is all True
+        and ``attn_mask[s:, s:]`` all False (so rows ``s:`` attend to keys
+        ``s:`` alone), else 0.
+    """
+    if (
+        attn_mask is None
+        or attn_mask.device.type != 'cpu'
+        or capturing_graph()
+    ):
+        return 0
+    start = int(attn_mask[-1].sum())
+    if not 0 < start < attn_mask.shape[-1]:
+        return 0
+    rows = attn_mask[start:]
+    if rows[:, :start].all() and not rows[:, start:].any():
+        return start
+    return 0

@@ -3,9 +3,14 @@ path for self-attention (queries equal keys) taken where it applies."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from dfine_mm.models.layers.dfine_self_attention import DFineSelfAttention
+from dfine_mm.models.layers import DFineCdnQueryGenerator
+from dfine_mm.models.layers.dfine_self_attention import (
+    DFineSelfAttention,
+    trailing_block_start,
+)
 
 
 def _inputs(num=7):
@@ -86,3 +91,55 @@ def test_hooks_and_dropout():
     attn.train()
     dropped = attn(query_key, query_key, x, need_weights=False)[0]
     assert not torch.allclose(first, dropped)
+
+
+def _denoising_mask(num_dn=12, group=4, matching=9):
+    generator = DFineCdnQueryGenerator(
+        num_classes=5, embed_dims=16, num_matching_queries=matching
+    )
+    return generator._attention_mask(num_dn, group, torch.device('cpu'))
+
+
+def test_trailing_block_start():
+    assert trailing_block_start(_denoising_mask()) == 12
+    assert trailing_block_start(_group_mask()) == 3
+    assert trailing_block_start(None) == 0
+    causal = torch.ones(5, 5, dtype=torch.bool).triu(1)
+    assert trailing_block_start(causal) == 0  # the last row sees all
+    mask = _denoising_mask()
+    mask[13, 2] = False  # one matching query sees a denoising one
+    assert trailing_block_start(mask) == 0
+    mask = _denoising_mask()
+    mask[-2, -1] = True  # the trailing block is not fully visible
+    assert trailing_block_start(mask) == 0
+    # off the CPU the mask is not read (no host synchronisation)
+    assert trailing_block_start(_denoising_mask().to('meta')) == 0
+
+
+def test_the_trailing_queries_attend_to_their_keys_alone(monkeypatch):
+    """With D-FINE's denoising mask the matching queries attend to the
+    matching keys without a mask, the denoising ones with their mask rows:
+    the base class's values and gradients (float64), in two calls."""
+    torch.manual_seed(0)
+    attn = DFineSelfAttention(16, 2).double()
+    x = torch.randn(2, 21, 16, dtype=torch.float64, requires_grad=True)
+    query_key = x + torch.randn(1, 21, 16, dtype=torch.float64)
+    mask = _denoising_mask()
+    expected = _base(attn, query_key, query_key, x, attn_mask=mask,
+                     need_weights=False)[0]  # fmt: skip
+    shapes, real = [], F.scaled_dot_product_attention
+
+    def sdpa(q, k, v, attn_mask=None, **kwargs):
+        shapes.append((q.shape[2], k.shape[2], attn_mask is not None))
+        return real(q, k, v, attn_mask, **kwargs)
+
+    monkeypatch.setattr(F, 'scaled_dot_product_attention', sdpa)
+    out = attn(query_key, query_key, x, attn_mask=mask, need_weights=False)[0]
+    assert shapes == [(12, 21, True), (9, 9, False)]
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+    params = [x, attn.in_proj_weight, attn.in_proj_bias,
+              attn.out_proj.weight]  # fmt: skip
+    grads = torch.autograd.grad(out.square().sum(), params)
+    wanted = torch.autograd.grad(expected.square().sum(), params)
+    for grad, want in zip(grads, wanted):
+        torch.testing.assert_close(grad, want, rtol=1e-12, atol=1e-12)
