@@ -187,7 +187,7 @@ class _Conv2dRightBottomPad(torch.autograd.Function):
 
 
 @FUNCTION_REWRITER.register_rewriter(
-    'dfine_mm.models.layers.hgnetv2_blocks.StemBlock.forward',
+    'dfine_mm.models.layers.hgnetv2_stem.StemBlock.forward',
     backend='onnxruntime',
 )
 def stem_block__forward__onnxruntime(self, x: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ import dfine_mm.deploy  # noqa: F401
 from dfine_mm.models.layers.dfine_ms_deform_attn import (
     DFineMSDeformableAttention,
 )
-from dfine_mm.models.layers.hgnetv2_blocks import StemBlock
+from dfine_mm.models.layers.hgnetv2_stem import StemBlock
 from dfine_mm.models.necks import DFineHybridEncoder
 from dfine_mm.testing import perturb_
 

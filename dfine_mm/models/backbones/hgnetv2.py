@@ -26,7 +26,8 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from dfine_mm.models.layers.hgnetv2_blocks import HGStage, StemBlock
+from dfine_mm.models.layers.hgnetv2_blocks import HGStage
+from dfine_mm.models.layers.hgnetv2_stem import StemBlock
 
 
 @MODELS.register_module()

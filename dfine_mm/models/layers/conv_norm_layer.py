@@ -7,9 +7,10 @@ Re-implemented from the description of ``ConvNormLayer_fuse`` in D-FINE
 without renaming.
 """
 
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer
 from mmdet.utils import OptConfigType
 from torch import Tensor, nn
@@ -37,6 +38,50 @@ def fuse_conv_bn(
     weight = conv_weight * scale.reshape(-1, 1, 1, 1)
     bias = norm.bias - norm.running_mean * scale
     return weight, bias
+
+
+def conv_of_cat(conv: nn.Conv2d, parts: Sequence[Tensor]) -> Tensor:
+    """``conv(torch.cat(parts, dim=1))`` without the concatenation: the
+    sum of each part convolved with its slice of the kernel.
+
+    The same function up to float rounding. Neither the concatenated map
+    nor, in the backward, the slices of its gradient (strided maps) are
+    made; each part gets a dense gradient from its own convolution
+    (measured in docs/benchmarks.md).
+
+    Args:
+        conv (nn.Conv2d): A bias-free, one-group convolution with zero
+            padding.
+        parts (Sequence[Tensor]): Shapes (B, C_i, H, W), whose C_i add up
+            to ``conv.in_channels``.
+
+    Returns:
+        Tensor: Shape (B, conv.out_channels, H', W').
+    """
+    if (
+        conv.groups != 1
+        or conv.bias is not None
+        or conv.padding_mode != 'zeros'
+    ):
+        raise ValueError(
+            'conv_of_cat needs a bias-free one-group conv with zero '
+            f'padding, got {conv}; convolve torch.cat(parts, 1) instead'
+        )
+    channels = [part.shape[1] for part in parts]
+    if sum(channels) != conv.in_channels:
+        raise ValueError(
+            f'the parts have {channels} channels, {sum(channels)} in all; '
+            f'the conv takes {conv.in_channels}'
+        )
+    out, start = None, 0
+    for part, num in zip(parts, channels):
+        kernel = conv.weight[:, start : start + num]
+        start += num
+        y = F.conv2d(part, kernel, None, conv.stride, conv.padding,
+                     conv.dilation)  # fmt: skip
+        # in place: a convolution's backward does not read its output
+        out = y if out is None else out.add_(y)
+    return out
 
 
 class ConvNormLayer(nn.Module):

@@ -19,7 +19,6 @@ Differences from upstream (none changes an output):
 """
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .conv_norm_layer import fuse_conv_bn
@@ -140,7 +139,18 @@ class ConvBNAct(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.conv(x)
+        return self.norm_act(self.conv(x))
+
+    def norm_act(self, x: Tensor) -> Tensor:
+        """The brick after its convolution: norm (none after
+        :meth:`switch_to_deploy`), ReLU and LAB, as each exists.
+
+        Args:
+            x (Tensor): The convolution's output, shape (B, C, H, W).
+
+        Returns:
+            Tensor: Shape (B, C, H, W).
+        """
         if self.lab is not None and isinstance(self.act, nn.ReLU):
             # one autograd node: a leaner backward (learnable_affine_block.py)
             scale, bias = self.lab.scale, self.lab.bias
@@ -195,70 +205,6 @@ class LightConvBNAct(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv2(self.conv1(x))
-
-
-class StemBlock(nn.Module):
-    """The stride-4 stem of HGNetV2.
-
-    ``stem1`` (3x3, stride 2) is followed by a one-pixel zero pad on the
-    right and bottom, then two branches whose outputs are concatenated as
-    ``[pool branch, conv branch]``: a 2x2 stride-1 max-pool, and ``stem2a``
-    (2x2) -> right/bottom zero pad -> ``stem2b`` (2x2). ``stem3`` (3x3,
-    stride 2) and ``stem4`` (1x1) finish. Every conv is activated.
-
-    Args:
-        in_channels (int): Input channels.
-        mid_channels (int): Channels inside the stem.
-        out_channels (int): Output channels.
-        use_lab (bool): LAB after every conv. Defaults to False.
-        freeze_norm (bool): Use frozen norms. Defaults to False.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        mid_channels: int,
-        out_channels: int,
-        use_lab: bool = False,
-        freeze_norm: bool = False,
-    ) -> None:
-        super().__init__()
-        cfg = dict(use_lab=use_lab, freeze_norm=freeze_norm)
-        half = mid_channels // 2
-        self.stem1 = ConvBNAct(in_channels, mid_channels, 3, 2, **cfg)
-        self.stem2a = ConvBNAct(mid_channels, half, 2, **cfg)
-        self.stem2b = ConvBNAct(half, mid_channels, 2, **cfg)
-        self.stem3 = ConvBNAct(2 * mid_channels, mid_channels, 3, 2, **cfg)
-        self.stem4 = ConvBNAct(mid_channels, out_channels, 1, **cfg)
-        # NOTE: upstream sets ceil_mode=True. With a 2x2 kernel and stride 1
-        # both modes give an output one pixel smaller than the (padded)
-        # input, so the result is identical; ceil_mode=False avoids the ONNX
-        # export failure of upstream issue #260 (``get_pool_ceil_padding``).
-        self.pool = nn.MaxPool2d(kernel_size=2, stride=1, ceil_mode=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = F.pad(self.stem1(x), (0, 1, 0, 1))
-        branch_conv = F.pad(self.stem2a(x), (0, 1, 0, 1))
-        branch_conv = self.stem2b(branch_conv)
-        x = torch.cat([self.max_pool(x), branch_conv], dim=1)
-        return self.stem4(self.stem3(x))
-
-    def max_pool(self, x: Tensor) -> Tensor:
-        """``self.pool(x)`` (x: (B, C, H, W)), on the CPU computed in
-        channels-last memory format and returned in ``x``'s.
-
-        PyTorch's CPU max-pool kernel vectorises over channels in
-        channels-last format only: several times faster on the stem's
-        16-channel map, conversions included. The values and the
-        argmax indices are the same, the gradients up to the order of
-        float sums.
-        """
-        if x.device.type != 'cpu' or x.is_contiguous(
-            memory_format=torch.channels_last
-        ):
-            return self.pool(x)
-        pooled = self.pool(x.contiguous(memory_format=torch.channels_last))
-        return pooled.contiguous()
 
 
 class HGBlock(nn.Module):
@@ -396,3 +342,13 @@ class HGStage(nn.Module):
         if self.downsample is not None:
             x = self.downsample(x)
         return self.blocks(x)
+
+
+def __getattr__(name: str):
+    """``StemBlock`` moved to ``hgnetv2_stem.py`` (which imports this
+    module's bricks); it stays importable from here."""
+    if name == 'StemBlock':
+        from .hgnetv2_stem import StemBlock
+
+        return StemBlock
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
