@@ -9,7 +9,7 @@ from mmdet.utils import OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..utils.memory_format import channels_first
+from ..utils.memory_format import capturing_graph, channels_first
 
 
 class DFineMSDeformableAttention(BaseModule):
@@ -231,6 +231,8 @@ class DFineMSDeformableAttention(BaseModule):
 
         Level by level, without concatenating the samples: the sum runs
         over the points, an outer dimension (vectorised along the queries).
+        Outside traced graphs point by point into one (B * M, C / M, Q)
+        map (:class:`_PointWeightedSum`: no product of the samples' size).
 
         Args:
             samples (Sequence[Tensor]): Per level (B * M, C / M, P_l, Q).
@@ -242,12 +244,15 @@ class DFineMSDeformableAttention(BaseModule):
         """
         batch = weights.shape[0] // self.num_heads
         num_queries = weights.shape[-1]
-        out = None
-        for level_samples, level_weights in zip(
-            samples, weights.split(self.num_points, 2)
-        ):
-            level_out = (level_samples * level_weights).sum(2)
-            out = level_out if out is None else out + level_out
+        if capturing_graph():  # one product and sum per level
+            out = None
+            for level_samples, level_weights in zip(
+                samples, weights.split(self.num_points, 2)
+            ):
+                level_out = (level_samples * level_weights).sum(2)
+                out = level_out if out is None else out + level_out
+        else:
+            out = _PointWeightedSum.apply(weights, *samples)
         return out.view(batch, self.embed_dims, num_queries).transpose(1, 2)
 
     @staticmethod
@@ -274,3 +279,53 @@ class DFineMSDeformableAttention(BaseModule):
         index = (y * w + x).reshape(n, 1, -1).expand(-1, channels, -1)
         gathered = level_value.flatten(2).gather(2, index)
         return gathered.view(n, channels, num_points, num_queries)
+
+
+class _PointWeightedSum(torch.autograd.Function):
+    """``sum_p samples[..., p, :] * weights[..., p, :]`` over the points of
+    all levels, accumulated point by point into the (B * M, C / M, Q)
+    output (one multiply-add each) instead of through a product map of
+    the samples' size and a sum; the backward is the one autograd derives
+    for the product and sum. The same values up to the order of the sum.
+
+    Inputs: ``weights`` of shape (B * M, 1, P, Q), then the levels'
+    samples, each (B * M, C / M, P_l, Q) with ``sum(P_l) == P``.
+    """
+
+    @staticmethod
+    def forward(ctx, weights: Tensor, *samples: Tensor) -> Tensor:
+        ctx.save_for_backward(weights, *samples)
+        out, point = None, 0
+        for level_samples in samples:
+            for index in range(level_samples.shape[2]):
+                sample = level_samples[:, :, index]
+                weight = weights[:, :, point]
+                point += 1
+                if out is None:
+                    out = sample * weight
+                else:
+                    out.addcmul_(sample, weight)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        weights, *samples = ctx.saved_tensors
+        grad = grad[:, :, None]  # (B * M, C / M, 1, Q)
+        sizes = [level_samples.shape[2] for level_samples in samples]
+        grad_samples, grad_weights = [], []
+        for index, (level_samples, level_weights) in enumerate(
+            zip(samples, weights.split(sizes, 2))
+        ):
+            grad_samples.append(
+                grad * level_weights
+                if ctx.needs_input_grad[index + 1]
+                else None
+            )
+            if ctx.needs_input_grad[0]:
+                grad_weights.append(
+                    (grad * level_samples).sum(1, keepdim=True)
+                )
+        grad_weight = (
+            torch.cat(grad_weights, 2) if ctx.needs_input_grad[0] else None
+        )
+        return (grad_weight, *grad_samples)

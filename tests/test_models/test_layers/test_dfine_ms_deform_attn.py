@@ -150,3 +150,53 @@ def test_channels_last_feature_maps_get_channels_last_gradients():
     assert formats == [True] * 3
     for mine, other in zip(leaves, plain):
         torch.testing.assert_close(mine.grad, other.grad, rtol=0, atol=0)
+
+
+def _product_and_sum(samples, weights, num_points):
+    """The weighted sum as one product and sum per level."""
+    out = 0
+    for level_samples, level_weights in zip(
+        samples, weights.split(num_points, 2)
+    ):
+        out = out + (level_samples * level_weights).sum(2)
+    return out
+
+
+@pytest.mark.parametrize('grad_weights', [True, False])
+def test_the_weighted_sum_accumulates_point_by_point(grad_weights):
+    """Values and gradients of the product-and-sum form (float64), with no
+    map of the samples' size made in the forward."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    torch.manual_seed(0)
+    attn = DFineMSDeformableAttention(32, 4, (3, 6, 3))
+    weights = torch.rand(8, 1, 12, 7, dtype=torch.float64)
+    weights.requires_grad_(grad_weights)
+    samples = [
+        torch.randn(8, 8, points, 7, dtype=torch.float64, requires_grad=True)
+        for points in (3, 6, 3)
+    ]
+    shapes = []
+
+    class Shapes(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            shapes.append(tuple(out.shape))
+            return out
+
+    with Shapes():
+        out = attn.weighted_sum(samples, weights)
+    assert out.shape == (2, 7, 32)
+    assert not [s for s in shapes if len(s) == 4 and s[2] > 1]
+    expected = _product_and_sum(samples, weights, [3, 6, 3])
+    torch.testing.assert_close(
+        out, expected.view(2, 32, 7).transpose(1, 2), rtol=1e-12, atol=1e-12
+    )
+    inputs = [*samples, weights] if grad_weights else samples
+    grad = torch.randn_like(out)
+    got = torch.autograd.grad(out, inputs, grad)
+    wanted = torch.autograd.grad(
+        expected, inputs, grad.transpose(1, 2).reshape(8, 8, 7)
+    )
+    for a, b in zip(got, wanted):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
