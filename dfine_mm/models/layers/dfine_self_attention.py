@@ -150,6 +150,7 @@ def trailing_block_start(attn_mask: Optional[Tensor]) -> int:
     if (
         attn_mask is None
         or attn_mask.device.type != 'cpu'
+        or attn_mask.numel() == 0
         or capturing_graph()
     ):
         return 0

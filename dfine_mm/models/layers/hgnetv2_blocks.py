@@ -344,7 +344,7 @@ class HGStage(nn.Module):
         return self.blocks(x)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> type:
     """``StemBlock`` moved to ``hgnetv2_stem.py`` (which imports this
     module's bricks); it stays importable from here."""
     if name == 'StemBlock':

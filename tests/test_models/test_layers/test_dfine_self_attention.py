@@ -104,6 +104,7 @@ def test_trailing_block_start():
     assert trailing_block_start(_denoising_mask()) == 12
     assert trailing_block_start(_group_mask()) == 3
     assert trailing_block_start(None) == 0
+    assert trailing_block_start(torch.zeros(0, 0, dtype=torch.bool)) == 0
     causal = torch.ones(5, 5, dtype=torch.bool).triu(1)
     assert trailing_block_start(causal) == 0  # the last row sees all
     mask = _denoising_mask()
