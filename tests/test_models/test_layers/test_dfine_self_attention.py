@@ -30,6 +30,17 @@ def _base(attn, *args, **kwargs):
     return nn.MultiheadAttention.forward(attn, *args, **kwargs)
 
 
+def _assert_same_gradients(attn, x, out, expected, rtol, atol):
+    """Gradients of ``sum(out ** 2)`` and ``sum(expected ** 2)`` agree for
+    the input and the projections."""
+    params = [x, attn.in_proj_weight, attn.in_proj_bias,
+              attn.out_proj.weight]  # fmt: skip
+    grads = torch.autograd.grad(out.square().sum(), params)
+    wanted = torch.autograd.grad(expected.square().sum(), params)
+    for grad, want in zip(grads, wanted):
+        torch.testing.assert_close(grad, want, rtol=rtol, atol=atol)
+
+
 @pytest.mark.parametrize('masked', [False, True])
 def test_the_packed_path_equals_the_base_class(masked, monkeypatch):
     attn, x, query_key = _inputs()
@@ -42,12 +53,7 @@ def test_the_packed_path_equals_the_base_class(masked, monkeypatch):
                         need_weights=False)  # fmt: skip
     assert weights is None
     torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-6)
-    params = [x, attn.in_proj_weight, attn.in_proj_bias,
-              attn.out_proj.weight]  # fmt: skip
-    grads = torch.autograd.grad(out.square().sum(), params)
-    wanted = torch.autograd.grad(expected.square().sum(), params)
-    for grad, want in zip(grads, wanted):
-        torch.testing.assert_close(grad, want, rtol=1e-5, atol=1e-6)
+    _assert_same_gradients(attn, x, out, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_a_mask_keeps_the_groups_apart():
@@ -138,9 +144,4 @@ def test_the_trailing_queries_attend_to_their_keys_alone(monkeypatch):
     out = attn(query_key, query_key, x, attn_mask=mask, need_weights=False)[0]
     assert shapes == [(12, 21, True), (9, 9, False)]
     torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
-    params = [x, attn.in_proj_weight, attn.in_proj_bias,
-              attn.out_proj.weight]  # fmt: skip
-    grads = torch.autograd.grad(out.square().sum(), params)
-    wanted = torch.autograd.grad(expected.square().sum(), params)
-    for grad, want in zip(grads, wanted):
-        torch.testing.assert_close(grad, want, rtol=1e-12, atol=1e-12)
+    _assert_same_gradients(attn, x, out, expected, rtol=1e-12, atol=1e-12)
