@@ -70,7 +70,7 @@ def test_a_misspelt_check_is_refused_before_anything_runs(tmp_path):
         OUT=str(tmp_path / 'out'),
     )  # fmt: skip
     assert result.returncode == 1
-    assert "no check named 'versus_l'; the checks: gpu versus-s" in (
+    assert "no check named 'versus_l'; the checks: gpu cuda-step" in (
         result.stderr
     )
     assert not (tmp_path / 'out').exists()  # nothing installed or run
@@ -101,8 +101,12 @@ def test_without_names_every_check_runs_once():
     with open(SCRIPT) as f:
         source = f.read()
     names = source.split('CHECKS=(', 1)[1].split(')')[0].split()
-    assert len(names) == 12
+    assert len(names) == 13
     lines = result.stdout.splitlines()
     assert len(lines) == len(names)
     assert lines[0].startswith('20 nvidia-smi')
+    # the CUDA step: the pytest of the fp64 step's CUDA tests
+    assert lines[1].endswith('-m pytest -q -p no:cacheprovider '
+                             'tests/test_models/test_losses/'
+                             'test_step_gradients.py -k cuda')  # fmt: skip
     assert len(set(lines)) == len(lines)

@@ -3,11 +3,13 @@
 # D-FINE S and L training steps side by side with the original D-FINE code
 # (batch 8, 640, fp16 autocast; dfine_mm also with channels-last
 # convolutions), dfine_mm's step profile on CUDA, and the fp16 inference
-# latency of both.
+# latency of both; and one fp64 training step on CUDA against the CPU's
+# (test_step_gradients.py, with pytest from the prepared wheels).
 #
 #   tools/misc/gpu_checks.sh prepare   # here, with PyPI reachable
 #   tools/misc/gpu_checks.sh run       # on the GPU machine, repository root
 #   tools/misc/gpu_checks.sh run versus-s compile-s   # named checks only
+#   tools/misc/gpu_checks.sh run gpu cuda-step   # CUDA numerics only
 #
 # `prepare` fills .gpu/ (in .gitignore): wheels of the OpenMMLab stack for
 # the GPU machine's Python (GPU_PYTHON_VERSION, default 3.12) that its
@@ -26,7 +28,7 @@
 # $OUT/gpu_checks.log (OUT defaults to work_dirs/gpu_checks). On an H200
 # (2026-12-04) the build took 103-125 s, each comparison of a training
 # step 50-60 s, a latency or profile check about 30 s, the operator list
-# 76 s and a compiled S step 190 s: all twelve checks need about 900 s,
+# 76 s and a compiled S step 190 s: the twelve other checks need about 900 s,
 # more than one call's budget, so a run names the checks it needs (in the
 # order given; without names all of them in CHECKS' order, the budget
 # skipping the last).
@@ -52,7 +54,8 @@ prepare() {
         --python-version "$py" --implementation cp "${platforms[@]}" \
         -d "$GPU_DIR/wheels" mmengine==0.10.7 mmdet==3.3.0 \
         pycocotools==2.0.11 setuptools==80.10.2 addict yapf platformdirs \
-        termcolor terminaltables shapely six
+        termcolor terminaltables shapely six pytest==9.2.0 pluggy iniconfig \
+        pygments packaging
     # mmcv's setup.py needs setuptools < 70 (pkg_resources.packaging)
     python3 -m pip download -q --no-deps --only-binary=:all: \
         --python-version "$py" --implementation cp "${platforms[@]}" \
@@ -118,12 +121,15 @@ check() {
 }
 
 # the checks by name, in the order `run` takes them without names: the
-# training step against the original (S, L), the fp16 latency, where S's
-# time goes, then channels-last, the step profile and S compiled (its
-# first step compiles; also channels-last and compiled: the recipes'
-# format with DFineCompileHook added)
-CHECKS=(gpu versus-s versus-l latency-s latency-l ops-s profile-s
-    channels-last-s channels-last-l profile-l compile-s
+# GPU, one fp64 D-FINE-N training step on CUDA against the CPU's (losses
+# and every gradient norm, plain and channels-last: the CUDA paths of
+# dfine_mm's own autograd nodes), the training step against the original
+# (S, L), the fp16 latency, where S's time goes, then channels-last, the
+# step profile and S compiled (its first step compiles; also
+# channels-last and compiled: the recipes' format with DFineCompileHook
+# added)
+CHECKS=(gpu cuda-step versus-s versus-l latency-s latency-l ops-s
+    profile-s channels-last-s channels-last-l profile-l compile-s
     channels-last-compile-s)
 
 # one named check with its cap (s)
@@ -142,6 +148,8 @@ run_check() {
     case $1 in
         gpu) check 20 nvidia-smi --query-gpu=name,driver_version,memory.total \
             --format=csv ;;
+        cuda-step) check 120 "$PYTHON" -m pytest -q -p no:cacheprovider \
+            tests/test_models/test_losses/test_step_gradients.py -k cuda ;;
         versus-s) check 120 "${train[@]}" "$s" "${vs[@]}" "${steps[@]}" ;;
         versus-l) check 150 "${train[@]}" "$l" "${vs[@]}" "${steps[@]}" ;;
         latency-s) check 60 "${latency[@]}" "$s" "${fp16[@]}" ;;

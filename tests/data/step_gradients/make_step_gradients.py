@@ -10,7 +10,9 @@ The step (:func:`step_gradients`, which the test runs on today's code):
 D-FINE-N with well-conditioned random weights (``conditioned_state_dict``,
 its BatchNorm statistics computed in fp64), 5 classes, train mode with
 every BatchNorm in eval mode, denoising on with torch seeded, 2 synthetic
-320x320 images with 6 and 3 random boxes, all in fp64.
+320x320 images with 6 and 3 random boxes, all in fp64. The test also runs
+it in channels-last format against the pin, and on a CUDA device, without
+the denoising noise, against the same step on the CPU.
 
 History: first made at commit ec13640 (before the batched matching, which
 kept every value within 1e-6) in fp32. Re-made on 2026-12-04 when the FPN
@@ -37,9 +39,22 @@ import torch
 HERE = osp.dirname(osp.abspath(__file__))
 
 
-def step_gradients(dtype: torch.dtype = torch.float64):
+def step_gradients(
+    dtype: torch.dtype = torch.float64,
+    device: str = 'cpu',
+    noise: bool = True,
+    channels_last: bool = False,
+    with_model: bool = False,
+):
     """(loss terms, {parameter: gradient L2 norm}) of the step, computed in
-    ``dtype``."""
+    ``dtype`` on ``device``.
+
+    ``noise=False`` sets the denoising's label and box noise to zero, so
+    that the step draws no random numbers: its result does not depend on
+    the device's random stream (a CUDA step against a CPU one).
+    ``channels_last=True`` applies ``DFineChannelsLastHook`` as a training
+    run does (backbone and neck in channels-last format). ``with_model``
+    adds the model, after the step, as a third item."""
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
 
@@ -50,11 +65,21 @@ def step_gradients(dtype: torch.dtype = torch.float64):
     model = build_variant_model('n', num_classes=5).to(dtype)
     state = conditioned_state_dict('n', num_classes=5, dtype=dtype)
     model.load_state_dict(state, strict=True)
+    model = model.to(device)
+    if not noise:
+        model.dn_query_generator.label_noise_ratio = 0.0
+        model.dn_query_generator.box_noise_scale = 0.0
+    if channels_last:
+        from types import SimpleNamespace
+
+        from dfine_mm.engine.hooks import DFineChannelsLastHook
+
+        DFineChannelsLastHook().before_run(SimpleNamespace(model=model))
     model.train()
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.eval()
-    images = synthetic_images(320, 320, 2).to(dtype)
+    images = synthetic_images(320, 320, 2).to(device, dtype)
     gen = torch.Generator().manual_seed(1)
     samples = []
     for count in (6, 3):
@@ -64,8 +89,8 @@ def step_gradients(dtype: torch.dtype = torch.float64):
             img_shape=(320, 320), ori_shape=(320, 320),
             pad_shape=(320, 320), batch_input_shape=(320, 320)))  # fmt: skip
         sample.gt_instances = InstanceData(
-            bboxes=torch.cat([xy, xy + wh], 1).to(dtype),
-            labels=torch.randint(5, (count,), generator=gen),
+            bboxes=torch.cat([xy, xy + wh], 1).to(device, dtype),
+            labels=torch.randint(5, (count,), generator=gen).to(device),
         )
         samples.append(sample)
     torch.manual_seed(2)  # the denoising queries' draws
@@ -76,7 +101,8 @@ def step_gradients(dtype: torch.dtype = torch.float64):
         for name, param in model.named_parameters()
         if param.grad is not None
     }
-    return {k: float(v) for k, v in losses.items()}, norms
+    losses = {k: float(v) for k, v in losses.items()}
+    return (losses, norms, model) if with_model else (losses, norms)
 
 
 def main():

@@ -1,6 +1,7 @@
 import torch
+from mmdet.models.layers.transformer.utils import inverse_sigmoid
 from mmdet.structures import DetDataSample
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
 from mmengine.structures import InstanceData
 
 from dfine_mm.models.layers import DFineCdnQueryGenerator
@@ -108,3 +109,19 @@ def test_positive_pairs_hold_their_ground_truth():
         )
         embedding = gen.label_embedding(sample.gt_instances.labels[gt])
         torch.testing.assert_close(label_q[image, query], embedding)
+
+
+def test_without_noise_nothing_is_drawn():
+    # what lets a CUDA step be compared with a CPU one
+    # (test_step_gradients.py): no random stream is read
+    gen = _generator(num_denoising=20, label_noise_ratio=0.0)
+    gen.box_noise_scale = 0.0
+    samples = [_sample(3), _sample(2)]
+    state = torch.random.get_rng_state()
+    label_q, box_q, _, meta = gen(samples)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    # every query holds its ground truth, negatives too
+    groups = meta['num_denoising_groups']
+    boxes = samples[0].gt_instances.bboxes / torch.tensor([200, 100] * 2)
+    expected = inverse_sigmoid(bbox_xyxy_to_cxcywh(boxes))
+    torch.testing.assert_close(box_q[0], expected.repeat(2 * groups, 1))
