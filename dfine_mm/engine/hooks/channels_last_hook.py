@@ -19,9 +19,11 @@ from ...models.utils.memory_format import (
     is_channels_last,
     to_memory_format,
 )
+from ...models.utils.module_hooks import format_only_hook
 from .model_parts import model_parts
 
 
+@format_only_hook  # the fast paths that skip the conv's call keep theirs
 def _channels_last_input(module: nn.Module, args: Tuple) -> Tuple:
     """Forward pre-hook: the convolution's input in channels-last format
     (a no-op when it already is)."""

@@ -21,6 +21,7 @@ Differences from upstream (none changes an output):
 import torch
 from torch import Tensor, nn
 
+from ..utils.module_hooks import runs_hooks
 from .conv_norm_layer import fuse_conv_bn
 from .frozen_batch_norm import FrozenBatchNorm2d
 from .learnable_affine_block import (
@@ -143,7 +144,10 @@ class ConvBNAct(nn.Module):
 
     def norm_act(self, x: Tensor) -> Tensor:
         """The brick after its convolution: norm (none after
-        :meth:`switch_to_deploy`), ReLU and LAB, as each exists.
+        :meth:`switch_to_deploy`), ReLU and LAB, as each exists. ReLU and
+        LAB run as one autograd node (with the norm where
+        :func:`norm_relu_affine` can) unless calling ``act`` or ``lab``
+        would run a hook; then the modules are called.
 
         Args:
             x (Tensor): The convolution's output, shape (B, C, H, W).
@@ -151,7 +155,11 @@ class ConvBNAct(nn.Module):
         Returns:
             Tensor: Shape (B, C, H, W).
         """
-        if self.lab is not None and isinstance(self.act, nn.ReLU):
+        if (
+            self.lab is not None
+            and isinstance(self.act, nn.ReLU)
+            and not runs_hooks(self.act, self.lab)
+        ):
             # one autograd node: a leaner backward (learnable_affine_block.py)
             scale, bias = self.lab.scale, self.lab.bias
             if self.bn is not None:

@@ -6,13 +6,15 @@ D-FINE, Apache-2.0); the module names (``stem1`` ... ``stem4``, ``pool``)
 are kept so that official checkpoints load without renaming. Before
 ``switch_to_deploy`` the concatenation of the two branches is not made:
 ``stem3`` convolves each branch with its slice of the kernel
-(:func:`conv_of_cat`), the same function up to float rounding.
+(:func:`conv_of_cat`), the same function up to float rounding, unless
+calling ``stem3`` or its conv would run a hook (then they are called).
 """
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..utils.module_hooks import runs_hooks
 from .conv_norm_layer import conv_of_cat
 from .hgnetv2_blocks import ConvBNAct
 
@@ -69,7 +71,8 @@ class StemBlock(nn.Module):
         branch_conv = F.pad(self.stem2a(x), (0, 1, 0, 1))
         branch_conv = self.stem2b(branch_conv)
         parts = (self.max_pool(x), branch_conv)
-        if self.stem3.bn is None:  # deployed: the original's graph
+        # deployed: the original's graph; hooked: the modules are called
+        if self.stem3.bn is None or runs_hooks(self.stem3, self.stem3.conv):
             return self.stem4(self.stem3(torch.cat(parts, dim=1)))
         # stem3's conv part by part: no (B, 2 * mid, H / 2, W / 2) map
         x = self.stem3.norm_act(conv_of_cat(self.stem3.conv, parts))

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..utils.memory_format import capturing_graph, is_channels_last
+from ..utils.module_hooks import runs_hooks
 
 
 class LearnableAffineBlock(nn.Module):
@@ -203,16 +204,15 @@ class _NormReLUAffine(torch.autograd.Function):
 
 def _fusable_norm(x: Tensor, norm: nn.Module) -> bool:
     """Whether ``norm`` can run inside :class:`_NormReLUAffine`: a plain
-    training ``nn.BatchNorm2d`` with running statistics and no hooks of
-    its own, on a CPU map of its dtype with more than one value per
-    channel."""
+    training ``nn.BatchNorm2d`` with running statistics whose call would
+    run no hook (:func:`runs_hooks`), on a CPU map of its dtype with more
+    than one value per channel."""
     return (
         type(norm) is nn.BatchNorm2d
         and norm.training
         and norm.affine
         and norm.track_running_stats
-        and not norm._forward_hooks
-        and not norm._forward_pre_hooks
+        and not runs_hooks(norm)
         and x.device.type == 'cpu'
         and x.dim() == 4
         and x.dtype == norm.weight.dtype

@@ -15,6 +15,7 @@ from mmdet.utils import OptConfigType
 from torch import Tensor, nn
 
 from ..utils.memory_format import dense_channels_last
+from ..utils.module_hooks import runs_hooks
 from .conv_norm_layer import ConvNormLayer
 from .csp_rep_layer import CSPRepLayer
 
@@ -96,7 +97,9 @@ class RepNCSPELAN4(nn.Module):
         rounding, with a quarter of the multiply-adds for ``x``'s part
         (its saving in a CPU training step: docs/benchmarks.md).
         After ``cv1.switch_to_deploy()`` the concatenation is made, as in
-        the original's deploy graph (the one ``get_flops.py`` counts).
+        the original's deploy graph (the one ``get_flops.py`` counts), and
+        so it is when calling ``cv1`` or its conv would run a hook
+        (:func:`~dfine_mm.models.utils.module_hooks.runs_hooks`).
 
         Args:
             x (Tensor): Input, shape (B, in_channels, H, W); with
@@ -109,7 +112,7 @@ class RepNCSPELAN4(nn.Module):
         """
         if finer is None:
             y = self.cv1(x)
-        elif self.cv1.deployed:
+        elif self.cv1.deployed or runs_hooks(self.cv1, self.cv1.conv):
             y = self.cv1(upsampled_cat(x, finer))
         else:
             weight = self.cv1.conv.weight

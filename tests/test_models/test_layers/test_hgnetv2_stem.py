@@ -130,3 +130,36 @@ def test_the_stem_is_importable_from_the_blocks_module():
     assert hgnetv2_blocks.StemBlock is StemBlock
     with pytest.raises(AttributeError, match='no attribute'):
         hgnetv2_blocks.__getattr__('NoSuchBlock')
+
+
+@pytest.mark.parametrize('hooked', ['stem3', 'stem3.conv'])
+def test_a_hook_on_stem3_is_run(hooked, monkeypatch):
+    """A forward hook on ``stem3`` or its conv runs in training: the stem
+    then calls them on the concatenation, with the same values."""
+    torch.manual_seed(0)
+    stem = StemBlock(3, 16, 24, use_lab=True).double()
+    reference = StemBlock(3, 16, 24, use_lab=True).double()
+    reference.load_state_dict(stem.state_dict())
+    calls = []
+    stem.get_submodule(hooked).register_forward_hook(
+        lambda module, args, out: calls.append(out.shape[1])
+    )
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    cats = _cat_calls(monkeypatch)
+    out = stem(x)
+    assert calls == [16] and cats == [(16, 16)]
+    torch.testing.assert_close(out, reference(x), rtol=1e-12, atol=1e-12)
+
+
+def test_a_format_only_hook_keeps_the_split_convolution(monkeypatch):
+    """The channels-last hook's pre-hook on every conv of a wrapped model
+    changes only the format: the split convolution stays."""
+    from dfine_mm.engine.hooks import channels_last_hook
+
+    stem = StemBlock(3, 16, 24, use_lab=True)
+    stem.stem3.conv.register_forward_pre_hook(
+        channels_last_hook._channels_last_input
+    )
+    cats = _cat_calls(monkeypatch)
+    stem(torch.randn(1, 3, 32, 32))
+    assert cats == []

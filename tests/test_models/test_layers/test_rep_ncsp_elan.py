@@ -137,3 +137,19 @@ def test_csp_branch_reads_a_dense_half_with_the_same_results(monkeypatch):
         block.named_parameters(), plain.parameters()
     ):
         _close(param.grad, other.grad, msg=name)
+
+
+@pytest.mark.parametrize('hooked', ['cv1', 'cv1.conv'])
+def test_a_hook_on_cv1_is_run(hooked):
+    """A forward hook on ``cv1`` or its conv runs: the block then calls
+    it on the concatenation, with the same values."""
+    block = _block().train()
+    reference = copy.deepcopy(block)
+    calls = []
+    block.get_submodule(hooked).register_forward_hook(
+        lambda module, args, out: calls.append(args[0].shape[1])
+    )
+    top, finer = _maps()
+    out = block(top, finer)
+    assert calls == [16]
+    _close(out.detach(), _concatenated(reference, top, finer).detach())

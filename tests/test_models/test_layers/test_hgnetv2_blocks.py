@@ -1,0 +1,78 @@
+"""HGNetV2's ``ConvBNAct``: its norm, ReLU and learnable affine block run
+as one autograd node only when that skips no hook."""
+
+import copy
+
+import pytest
+import torch
+from torch.nn.modules import module as torch_module
+
+from dfine_mm.models.layers.hgnetv2_blocks import ConvBNAct
+
+
+def _brick_and_input():
+    torch.manual_seed(0)
+    brick = ConvBNAct(4, 8, 3, use_lab=True).double().train()
+    for param in brick.parameters():  # the LAB away from (1, 0)
+        param.data.add_(torch.rand_like(param) * 0.1)
+    x = torch.randn(2, 4, 9, 9, dtype=torch.float64, requires_grad=True)
+    return brick, x
+
+
+def _step(brick, x):
+    out = brick(x)
+    grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    out.backward(grad.to(out.dtype))
+    return out
+
+
+def _assert_same_step(brick, x, reference, x_ref):
+    torch.testing.assert_close(
+        _step(brick, x), _step(reference, x_ref), rtol=1e-12, atol=1e-12
+    )
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-10, atol=1e-12)
+    for (name, param), want in zip(
+        brick.named_parameters(), reference.parameters()
+    ):
+        torch.testing.assert_close(
+            param.grad, want.grad, rtol=1e-10, atol=1e-12, msg=name
+        )
+
+
+@pytest.mark.parametrize('part', ['bn', 'act', 'lab'])
+def test_a_forward_hook_on_a_part_runs(part):
+    brick, x = _brick_and_input()
+    reference, x_ref = copy.deepcopy(brick), x.detach().clone()
+    calls = []
+    getattr(brick, part).register_forward_hook(
+        lambda module, args, out: calls.append(part)
+    )
+    _assert_same_step(brick, x, reference, x_ref.requires_grad_())
+    assert calls == [part]
+
+
+# not on the in-place ReLU: PyTorch refuses full backward hooks there
+@pytest.mark.parametrize('part', ['bn', 'lab'])
+def test_a_backward_hook_on_a_part_runs(part):
+    brick, x = _brick_and_input()
+    reference, x_ref = copy.deepcopy(brick), x.detach().clone()
+    calls = []
+    getattr(brick, part).register_full_backward_hook(
+        lambda module, grad_in, grad_out: calls.append(part)
+    )
+    _assert_same_step(brick, x, reference, x_ref.requires_grad_())
+    assert calls == [part]
+
+
+def test_a_global_hook_sees_every_part():
+    brick, x = _brick_and_input()
+    names = {module: name for name, module in brick.named_modules()}
+    calls = []
+    handle = torch_module.register_module_forward_hook(
+        lambda module, args, out: calls.append(names.get(module))
+    )
+    try:
+        brick(x)
+    finally:
+        handle.remove()
+    assert calls == ['conv', 'bn', 'act', 'lab', '']
