@@ -8,13 +8,13 @@ import torch
 from torch.nn.modules import module as torch_module
 
 from dfine_mm.models.layers.hgnetv2_blocks import ConvBNAct
+from dfine_mm.testing import perturb_
 
 
 def _brick_and_input():
     torch.manual_seed(0)
     brick = ConvBNAct(4, 8, 3, use_lab=True).double().train()
-    for param in brick.parameters():  # the LAB away from (1, 0)
-        param.data.add_(torch.rand_like(param) * 0.1)
+    perturb_(brick, scale=0.1)  # the LAB away from (1, 0)
     x = torch.randn(2, 4, 9, 9, dtype=torch.float64, requires_grad=True)
     return brick, x
 
@@ -26,7 +26,7 @@ def _step(brick, x):
     return out
 
 
-def _assert_same_step(brick, x, reference, x_ref):
+def _assert_steps_agree(brick, x, reference, x_ref):
     torch.testing.assert_close(
         _step(brick, x), _step(reference, x_ref), rtol=1e-12, atol=1e-12
     )
@@ -59,7 +59,7 @@ def test_a_hook_on_a_part_runs(kind, part):
         module.register_forward_hook(lambda *args: calls.append(part))
     else:
         module.register_full_backward_hook(lambda *args: calls.append(part))
-    _assert_same_step(brick, x, reference, x_ref.requires_grad_())
+    _assert_steps_agree(brick, x, reference, x_ref.requires_grad_())
     assert calls == [part]
 
 

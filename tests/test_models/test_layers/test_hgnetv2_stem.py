@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from dfine_mm.models.layers import hgnetv2_blocks
 from dfine_mm.models.layers.hgnetv2_stem import StemBlock
+from dfine_mm.testing import perturb_
 
 
 class _Recording(torch.nn.MaxPool2d):
@@ -85,8 +86,7 @@ def test_the_branches_are_convolved_without_their_concatenation(
     (float64), and no concatenation is made."""
     torch.manual_seed(0)
     stem = StemBlock(3, 16, 24, use_lab=True).double()
-    for param in stem.parameters():  # the LAB away from (1, 0)
-        param.data.add_(torch.rand_like(param) * 0.1)
+    perturb_(stem, scale=0.1)  # the LAB away from (1, 0)
     reference = StemBlock(3, 16, 24, use_lab=True).double()
     reference.load_state_dict(stem.state_dict())
     fmt = torch.channels_last if channels_last else torch.contiguous_format
