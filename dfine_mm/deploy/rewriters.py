@@ -51,7 +51,7 @@ from torch import Tensor, nn
 # rewriter's bookkeeping (KeyError on exit).
 from ..models.layers import (  # noqa: F401
     dfine_ms_deform_attn,
-    hgnetv2_blocks,
+    folded_relu_affine,
     rep_ncsp_elan,
 )
 from ..models.layers.rep_ncsp_elan import (
@@ -62,7 +62,7 @@ from ..models.necks import dfine_hybrid_encoder  # noqa: F401
 
 
 @FUNCTION_REWRITER.register_rewriter(
-    'dfine_mm.models.layers.hgnetv2_blocks.FoldedReLUAffine.forward'
+    'dfine_mm.models.layers.folded_relu_affine.FoldedReLUAffine.forward'
 )
 def folded_relu_affine__forward(self, x: Tensor) -> Tensor:
     """Clamp at ``self.bound`` as a constant (exports as ``Clip``)."""

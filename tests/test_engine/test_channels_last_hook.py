@@ -10,7 +10,7 @@ from helpers import NormGradFormats
 from torch import Tensor, nn
 
 from dfine_mm.engine.hooks import DFineChannelsLastHook
-from dfine_mm.models.layers.hgnetv2_blocks import ConvBNAct
+from dfine_mm.models.layers.conv_bn_act import ConvBNAct
 
 
 def conv_bn(channels_in: int, channels_out: int) -> nn.Sequential:

@@ -26,7 +26,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from dfine_mm.models.layers.hgnetv2_blocks import HGStage
+from dfine_mm.models.layers.hg_stage import HGStage
 from dfine_mm.models.layers.hgnetv2_stem import StemBlock
 
 

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..utils.module_hooks import runs_hooks
+from .conv_bn_act import ConvBNAct
 from .conv_norm_layer import conv_of_cat
-from .hgnetv2_blocks import ConvBNAct
 
 
 class StemBlock(nn.Module):

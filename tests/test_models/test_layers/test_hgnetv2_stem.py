@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dfine_mm.models.layers import hgnetv2_blocks
 from dfine_mm.models.layers.hgnetv2_stem import StemBlock
 from dfine_mm.testing import perturb_
 
@@ -124,12 +123,6 @@ def test_the_deployed_stem_concatenates(monkeypatch):
     out = stem(x)
     assert calls == [(16, 16)]
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
-
-
-def test_the_stem_is_importable_from_the_blocks_module():
-    assert hgnetv2_blocks.StemBlock is StemBlock
-    with pytest.raises(AttributeError, match='no attribute'):
-        hgnetv2_blocks.__getattr__('NoSuchBlock')
 
 
 @pytest.mark.parametrize('hooked', ['stem3', 'stem3.conv'])

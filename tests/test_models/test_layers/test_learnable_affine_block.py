@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from dfine_mm.models.layers.hgnetv2_blocks import ConvBNAct
+from dfine_mm.models.layers.conv_bn_act import ConvBNAct
 from dfine_mm.models.layers.learnable_affine_block import (
     norm_relu_affine,
     relu_affine,
