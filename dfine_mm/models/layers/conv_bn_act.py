@@ -120,6 +120,13 @@ class ConvBNAct(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        """Args:
+            x (Tensor): Shape (B, in_channels, H, W).
+
+        Returns:
+            Tensor: Shape (B, out_channels, H / stride, W / stride)
+            (rounded as the convolution does).
+        """
         return self.norm_act(self.conv(x))
 
     def norm_act(self, x: Tensor) -> Tensor:

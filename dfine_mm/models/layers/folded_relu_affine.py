@@ -26,6 +26,15 @@ class FoldedReLUAffine(nn.Module):
         self.upper = upper
 
     def forward(self, x: Tensor) -> Tensor:
+        """Clamp ``x`` at the bound, in place.
+
+        Args:
+            x (Tensor): The folded convolution's output, any shape, e.g.
+                (B, C, H, W).
+
+        Returns:
+            Tensor: ``x`` itself, clamped.
+        """
         if self.upper:
             return torch.clamp_max_(x, self.bound)
         return torch.clamp_min_(x, self.bound)

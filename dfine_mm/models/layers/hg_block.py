@@ -71,6 +71,12 @@ class HGBlock(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        """Args:
+            x (Tensor): Shape (B, in_channels, H, W).
+
+        Returns:
+            Tensor: Shape (B, out_channels, H, W).
+        """
         features = [x]
         y = x
         for layer in self.layers:

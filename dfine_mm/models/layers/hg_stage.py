@@ -79,6 +79,14 @@ class HGStage(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        """Args:
+            x (Tensor): Shape (B, in_channels, H, W).
+
+        Returns:
+            Tensor: Shape (B, out_channels, H', W'), where H' and W' are
+            ``ceil(H / 2)`` and ``ceil(W / 2)`` with the downsample, else H
+            and W.
+        """
         if self.downsample is not None:
             x = self.downsample(x)
         return self.blocks(x)

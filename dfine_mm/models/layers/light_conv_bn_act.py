@@ -48,4 +48,10 @@ class LightConvBNAct(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        """Args:
+            x (Tensor): Shape (B, in_channels, H, W).
+
+        Returns:
+            Tensor: Shape (B, out_channels, H, W).
+        """
         return self.conv2(self.conv1(x))
