@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ..utils.module_hooks import runs_hooks
-from .conv_norm_layer import fuse_conv_bn
+from .conv_norm_layer import conv_like, fuse_conv_bn
 from .folded_relu_affine import FoldedReLUAffine
 from .frozen_batch_norm import FrozenBatchNorm2d
 from .learnable_affine_block import (
@@ -84,19 +84,7 @@ class ConvBNAct(nn.Module):
         ``bn`` goes away. Same outputs, one memory pass less."""
         if self.bn is None:
             return
-        weight, bias = fuse_conv_bn(self.conv.weight, self.bn)
-        conv = self.conv
-        fused = nn.Conv2d(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            stride=conv.stride,
-            padding=conv.padding,
-            groups=conv.groups,
-            bias=True,
-        ).to(weight)
-        fused.weight.copy_(weight)
-        fused.bias.copy_(bias)
+        fused = conv_like(self.conv, *fuse_conv_bn(self.conv.weight, self.bn))
         self.conv, self.bn = fused, None
         if self.lab is not None and self.act is not None:
             # s * relu(c) + b == clamp_min(s * c + b, b) for s > 0 (and

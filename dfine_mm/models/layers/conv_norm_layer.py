@@ -40,6 +40,35 @@ def fuse_conv_bn(
     return weight, bias
 
 
+def conv_like(conv: nn.Conv2d, weight: Tensor, bias: Tensor) -> nn.Conv2d:
+    """A new biased ``nn.Conv2d`` with ``conv``'s stride, padding and
+    groups (and its weight's device and dtype) holding ``weight`` and
+    ``bias``: the deploy form of a conv whose norm was folded in.
+
+    Args:
+        conv (nn.Conv2d): The conv whose geometry is kept.
+        weight (Tensor): Kernel, shape (out, in / groups, k, k).
+        bias (Tensor): Bias, shape (out,).
+
+    Returns:
+        nn.Conv2d: The new conv (``weight.shape[2:]`` its kernel size).
+    """
+    out_channels, in_per_group, *kernel_size = weight.shape
+    fused = nn.Conv2d(
+        in_per_group * conv.groups,
+        out_channels,
+        tuple(kernel_size),
+        stride=conv.stride,
+        padding=conv.padding,
+        groups=conv.groups,
+        bias=True,
+    ).to(device=conv.weight.device, dtype=conv.weight.dtype)
+    with torch.no_grad():
+        fused.weight.copy_(weight)
+        fused.bias.copy_(bias)
+    return fused
+
+
 def conv_of_cat(conv: nn.Conv2d, parts: Sequence[Tensor]) -> Tensor:
     """``conv(torch.cat(parts, dim=1))`` without the concatenation: the
     sum of each part convolved with its slice of the kernel.
@@ -164,19 +193,9 @@ class ConvNormLayer(nn.Module):
         """
         if self.deployed:
             return
-        conv = self.conv
-        fused = nn.Conv2d(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            stride=conv.stride,
-            padding=conv.padding,
-            groups=conv.groups,
-            bias=True,
-        ).to(device=conv.weight.device, dtype=conv.weight.dtype)
-        weight, bias = fuse_conv_bn(conv.weight, self.norm)
-        fused.weight.copy_(weight)
-        fused.bias.copy_(bias)
+        fused = conv_like(
+            self.conv, *fuse_conv_bn(self.conv.weight, self.norm)
+        )
         del self.conv
         del self.norm
         self.conv_bn_fused = fused

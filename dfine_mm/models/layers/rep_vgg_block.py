@@ -13,7 +13,7 @@ from mmcv.cnn import build_activation_layer
 from mmdet.utils import OptConfigType
 from torch import Tensor, nn
 
-from .conv_norm_layer import ConvNormLayer, fuse_conv_bn
+from .conv_norm_layer import ConvNormLayer, conv_like, fuse_conv_bn
 
 
 class RepVGGBlock(nn.Module):
@@ -67,12 +67,11 @@ class RepVGGBlock(nn.Module):
             return
         weight3, bias3 = fuse_conv_bn(self.conv1.conv.weight, self.conv1.norm)
         weight1, bias1 = fuse_conv_bn(self.conv2.conv.weight, self.conv2.norm)
-        ref = self.conv1.conv
-        conv = nn.Conv2d(
-            ref.in_channels, ref.out_channels, 3, padding=1, bias=True
-        ).to(device=ref.weight.device, dtype=ref.weight.dtype)
-        conv.weight.copy_(weight3 + F.pad(weight1, [1, 1, 1, 1]))
-        conv.bias.copy_(bias3 + bias1)
+        conv = conv_like(
+            self.conv1.conv,
+            weight3 + F.pad(weight1, [1, 1, 1, 1]),
+            bias3 + bias1,
+        )
         del self.conv1
         del self.conv2
         self.conv = conv

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from dfine_mm.models.layers.conv_norm_layer import conv_of_cat
+from dfine_mm.models.layers.conv_norm_layer import conv_like, conv_of_cat
 
 
 @pytest.mark.parametrize('channels_last', [False, True])
@@ -48,3 +48,19 @@ def test_mismatched_parts_and_convs_are_refused():
     ):
         with pytest.raises(ValueError, match='bias-free one-group conv'):
             conv_of_cat(bad, [x, x])
+
+
+def test_conv_like_keeps_the_geometry_and_holds_the_tensors():
+    conv = nn.Conv2d(8, 6, 3, stride=2, padding=1, groups=2, bias=False)
+    conv = conv.double()
+    weight = torch.randn(6, 4, 3, 3, dtype=torch.float64)
+    bias = torch.randn(6, dtype=torch.float64)
+    fused = conv_like(conv, weight, bias)
+    assert (fused.stride, fused.padding, fused.groups) == ((2, 2), (1, 1), 2)
+    assert fused.weight.dtype == torch.float64
+    assert torch.equal(fused.weight, weight)
+    assert torch.equal(fused.bias, bias)
+    x = torch.randn(1, 8, 9, 9, dtype=torch.float64)
+    torch.testing.assert_close(
+        fused(x), nn.functional.conv2d(x, weight, bias, 2, 1, 1, 2)
+    )
