@@ -7,7 +7,8 @@ from .conditioned_weights import (
     conditioned_state_dict,
     synthetic_images,
 )
-from .memory import CudaPeakMemoryGrowth, PeakMemoryGrowth
+from .cuda_memory import CudaPeakMemoryGrowth
+from .memory import PeakMemoryGrowth
 from .section_timer import SectionTimer
 from .timing import (
     alternating_medians,

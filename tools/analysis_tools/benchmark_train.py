@@ -268,7 +268,7 @@ def step_fn(args, which, timer=None, built=None):
 def measure(args, which):
     """Median step time (s) and peak-RSS growth (MiB) in this process
     (with ``--profile``, dfine_mm's shares of the step by section)."""
-    from dfine_mm.testing.memory import CudaPeakMemoryGrowth, PeakMemoryGrowth
+    from dfine_mm.testing import CudaPeakMemoryGrowth, PeakMemoryGrowth
     from dfine_mm.testing.section_timer import SectionTimer
     from dfine_mm.testing.timing import synced
 
