@@ -2,6 +2,7 @@
 
 from typing import Optional
 
+import torch
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor, nn
@@ -56,7 +57,13 @@ class DFineVarifocalLoss(nn.Module):
 
         Returns:
             Tensor: Scalar loss.
+
+        Raises:
+            ValueError: ``target`` is not of ``pred``'s shape (e.g. class
+                indices, as mmdet's DETR heads pass them), or ``positive``
+                is not a bool mask of that shape.
         """
+        _check_inputs(pred, target, positive)
         if positive is None:
             positive = target > 0
         target = target.to(pred.dtype)
@@ -70,3 +77,28 @@ class DFineVarifocalLoss(nn.Module):
         )
         avg_factor = len(pred) if avg_factor is None else avg_factor
         return self.loss_weight * loss.sum() / avg_factor
+
+
+def _check_inputs(
+    pred: Tensor, target: Tensor, positive: Optional[Tensor]
+) -> None:
+    """Raise a ValueError naming the fix when the loss is called as mmdet's
+    DETR heads call a classification loss (class indices and label
+    weights) instead of with IoU-aware targets."""
+    if target.shape != pred.shape:
+        raise ValueError(
+            f'DFineVarifocalLoss takes IoU-aware targets of the logits\' '
+            f'shape {tuple(pred.shape)}, got {tuple(target.shape)}: '
+            f'class indices, as mmdet\'s DETR heads pass them? Use it '
+            f'with an FDR head (DFineHead, FDRDINOHead, '
+            f'FDRDeformableDETRHead), which give IoU targets, or use '
+            f'mmdet\'s FocalLoss with other heads'
+        )  # fmt: skip
+    if positive is not None and (
+        positive.dtype != torch.bool or positive.shape != pred.shape
+    ):
+        raise ValueError(
+            f'DFineVarifocalLoss: positive must be a bool mask of shape '
+            f"{tuple(pred.shape)} (the matched classes' one-hot), got "
+            f'{positive.dtype} of shape {tuple(positive.shape)}'
+        )
