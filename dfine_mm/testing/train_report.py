@@ -63,17 +63,17 @@ def report_lines(
     if 'paired' in results:
         ratios = ', '.join(f'{r:.2f}' for r in results['paired']['ratios'])
         lines.append(
-            f'{prefix} time {results["paired"]["ratio"]:.2f}x, the median '
+            f'{prefix} time {results["paired"]["ratio"]:.3f}x, the median '
             f"of the rounds' ratios ({ratios})"
         )
     elif reference and args.ops:
         ours, theirs = results['dfine_mm'], results[reference]
         ratio = ours['self_ms'] / theirs['self_ms']
-        lines.append(f'{prefix} operator time {ratio:.2f}x')
+        lines.append(f'{prefix} operator time {ratio:.3f}x')
     elif reference and not args.profile:
         ours, theirs = results['dfine_mm'], results[reference]
         lines.append(
-            f'{prefix} time {ours["time"] / theirs["time"]:.2f}x, memory '
-            f'{ours["memory"] / theirs["memory"]:.2f}x'
+            f'{prefix} time {ours["time"] / theirs["time"]:.3f}x, memory '
+            f'{ours["memory"] / theirs["memory"]:.3f}x'
         )
     return lines

@@ -22,7 +22,7 @@ def test_timing_report_with_the_ratios():
     assert lines[0].endswith('2 threads, median of 5')
     assert lines[1].split() == ['dfine_mm', '1500', 'ms', 'peak', 'memory',
                                 '+', '900', 'MiB']  # fmt: skip
-    assert lines[-1].endswith('time 0.75x, memory 0.90x')
+    assert lines[-1].endswith('time 0.750x, memory 0.900x')
 
 
 def test_page_faults_and_system_time_per_step():
@@ -39,12 +39,14 @@ def test_paired_report():
     results = {
         'dfine_mm': dict(time=1.0, memory=float('nan')),
         'transformers': dict(time=1.25, memory=float('nan')),
-        'paired': dict(ratios=[0.8, 0.7, 0.9], ratio=0.8),
+        'paired': dict(ratios=[0.7046, 0.6912, 0.7321], ratio=0.7046),
     }
     lines = report_lines(_args('--paired'), results, 'transformers')
     assert '(not measured: --paired)' in lines[1]
     assert lines[-1].endswith(
-        "time 0.80x, the median of the rounds' ratios (0.80, 0.70, 0.90)"
+        # three decimals: a median of 0.7046 is not shown as a goal of
+        # 0.70x met
+        "time 0.705x, the median of the rounds' ratios (0.70, 0.69, 0.73)"
     )
 
 
@@ -61,7 +63,7 @@ def test_operator_report():
     )
     assert lines[1].split()[:2] == ['dfine_mm', '300']
     assert lines[2].split() == ['aten::mm', '120.0', 'ms', '4.0', 'calls']
-    assert lines[-1].endswith('operator time 0.75x')
+    assert lines[-1].endswith('operator time 0.750x')
 
 
 def test_profile_report_has_no_ratio():
