@@ -59,9 +59,9 @@ class DFineVarifocalLoss(nn.Module):
             Tensor: Scalar loss.
 
         Raises:
-            ValueError: ``target`` is not of ``pred``'s shape (e.g. class
-                indices, as mmdet's DETR heads pass them), or ``positive``
-                is not a bool mask of that shape.
+            ValueError: ``target`` is not a float tensor of ``pred``'s
+                shape (e.g. class indices, as mmdet's DETR heads pass
+                them), or ``positive`` is not a bool mask of that shape.
         """
         _check_inputs(pred, target, positive)
         if positive is None:
@@ -85,10 +85,11 @@ def _check_inputs(
     """Raise a ValueError naming the fix when the loss is called as mmdet's
     DETR heads call a classification loss (class indices and label
     weights) instead of with IoU-aware targets."""
-    if target.shape != pred.shape:
+    if target.shape != pred.shape or not target.is_floating_point():
         raise ValueError(
             f'DFineVarifocalLoss takes IoU-aware targets of the logits\' '
-            f'shape {tuple(pred.shape)}, got {tuple(target.shape)}: '
+            f'shape {tuple(pred.shape)}, got {target.dtype} '
+            f'{tuple(target.shape)}: '
             f'class indices, as mmdet\'s DETR heads pass them? Use it '
             f'with an FDR head (DFineHead, FDRDINOHead, '
             f'FDRDeformableDETRHead), which give IoU targets, or use '

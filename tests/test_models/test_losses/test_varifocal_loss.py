@@ -7,6 +7,13 @@ import torch
 from dfine_mm.models.losses import DFineVarifocalLoss
 
 
+def test_integer_targets_of_the_logits_shape_are_refused():
+    loss = DFineVarifocalLoss()
+    one_hot = torch.zeros(6, 80, dtype=torch.long)
+    with pytest.raises(ValueError, match='IoU-aware targets'):
+        loss(torch.randn(6, 80), one_hot)
+
+
 def test_class_indices_name_the_fix():
     loss = DFineVarifocalLoss()
     pred = torch.randn(6, 80)
