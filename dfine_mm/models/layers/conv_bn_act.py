@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ..utils.module_hooks import runs_hooks
-from .conv_norm_layer import conv_like, fuse_conv_bn
+from .conv_norm_layer import centred_conv, conv_like, fuse_conv_bn
 from .folded_relu_affine import FoldedReLUAffine
 from .frozen_batch_norm import FrozenBatchNorm2d
 from .learnable_affine_block import (
@@ -64,14 +64,8 @@ class ConvBNAct(nn.Module):
         freeze_norm: bool = False,
     ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride=stride,
-            padding=(kernel_size - 1) // 2,
-            groups=groups,
-            bias=False,
+        self.conv = centred_conv(
+            in_channels, out_channels, kernel_size, stride, groups
         )
         norm_layer = FrozenBatchNorm2d if freeze_norm else nn.BatchNorm2d
         self.bn = norm_layer(out_channels)

@@ -40,6 +40,38 @@ def fuse_conv_bn(
     return weight, bias
 
 
+def centred_conv(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    stride: int = 1,
+    groups: int = 1,
+) -> nn.Conv2d:
+    """A bias-free conv padded by ``(kernel_size - 1) // 2`` on every side,
+    the conv of both D-FINE's Conv-BN bricks (:class:`ConvNormLayer`, and
+    HGNetV2's ``ConvBNAct``).
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        kernel_size (int): Square kernel size.
+        stride (int): Stride. Defaults to 1.
+        groups (int): Groups. Defaults to 1.
+
+    Returns:
+        nn.Conv2d: The new conv.
+    """
+    return nn.Conv2d(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=stride,
+        padding=(kernel_size - 1) // 2,
+        groups=groups,
+        bias=False,
+    )
+
+
 def conv_like(conv: nn.Conv2d, weight: Tensor, bias: Tensor) -> nn.Conv2d:
     """A new biased ``nn.Conv2d`` with ``conv``'s stride, padding and
     groups (and its weight's device and dtype) holding ``weight`` and
@@ -140,14 +172,8 @@ class ConvNormLayer(nn.Module):
         act_cfg: OptConfigType = None,
     ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride=stride,
-            padding=(kernel_size - 1) // 2,
-            groups=groups,
-            bias=False,
+        self.conv = centred_conv(
+            in_channels, out_channels, kernel_size, stride, groups
         )
         self.norm = nn.BatchNorm2d(out_channels)
         self.act = (

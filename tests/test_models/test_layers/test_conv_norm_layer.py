@@ -4,7 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from dfine_mm.models.layers.conv_norm_layer import conv_like, conv_of_cat
+from dfine_mm.models.layers.conv_norm_layer import (
+    centred_conv,
+    conv_like,
+    conv_of_cat,
+)
 
 
 @pytest.mark.parametrize('channels_last', [False, True])
@@ -64,3 +68,12 @@ def test_conv_like_keeps_the_geometry_and_holds_the_tensors():
     torch.testing.assert_close(
         fused(x), nn.functional.conv2d(x, weight, bias, 2, 1, 1, 2)
     )
+
+
+@pytest.mark.parametrize('kernel_size, padding', [(1, 0), (3, 1), (4, 1)])
+def test_centred_conv_pads_and_has_no_bias(kernel_size, padding):
+    conv = centred_conv(4, 6, kernel_size, stride=2, groups=2)
+    assert conv.padding == (padding, padding)
+    assert conv.stride == (2, 2) and conv.groups == 2
+    assert conv.bias is None
+    assert conv.weight.shape == (6, 2, kernel_size, kernel_size)
