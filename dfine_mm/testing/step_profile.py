@@ -49,8 +49,10 @@ def profiled_training_step(
     timer.wrap(model.neck, 'forward', 'neck')
     timer.wrap(model, 'forward_transformer', 'decoder')
     timer.wrap(model.bbox_head, 'loss', 'losses')
-    # every Hungarian matching of the GO-LSD loss (batched per output)
+    # every Hungarian matching of the GO-LSD loss (all outputs at once;
+    # hungarian_match: one output, e.g. the class-agnostic proposals)
     timer.wrap(go_lsd_loss, 'hungarian_match', 'matching')
+    timer.wrap(go_lsd_loss, 'hungarian_matches', 'matching')
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     raw = (images * 255).round()
     model.data_preprocessor.batch_augments = None

@@ -19,6 +19,7 @@ from ..utils.go_lsd import (
     dn_positive_pairs,
     fgl_targets,
     hungarian_match,
+    hungarian_matches,
     mean_over_processes,
     narrow_head,
     normalised_targets,
@@ -146,18 +147,19 @@ class DFineGOLSDLoss:
             layers_boxes[:, :, num_dn:],
         )
 
-        def match(scores: Optional[Tensor], boxes: Optional[Tensor]):
-            if scores is None:
-                return None
-            return hungarian_match(
-                self.assigner, scores, boxes, batch_gt_instances,
-                batch_img_metas,
-            )  # fmt: skip
-
         pre_s = None if pre_scores is None else pre_scores[:, num_dn:]
         pre_b = None if pre_boxes is None else pre_boxes[:, num_dn:]
-        own = [match(s, b) for s, b in zip(scores, boxes)]
-        own_pre, own_enc = match(pre_s, pre_b), match(enc_scores, enc_boxes)
+        # every output's costs in one computation
+        *own, own_pre, own_enc = hungarian_matches(
+            self.assigner,
+            [
+                *zip(scores, boxes),
+                None if pre_s is None else (pre_s, pre_b),
+                None if enc_scores is None else (enc_scores, enc_boxes),
+            ],
+            batch_gt_instances,
+            batch_img_metas,
+        )
         union = None
         if self.union_matching:
             everything = [own[-1], *own[:-1], own_pre, own_enc]

@@ -8,7 +8,7 @@ from .fdr import (
     fdr_refine,
     weighting_function,
 )
-from .go_lsd import go_lsd_union
+from .matched_pairs import go_lsd_union
 
 __all__ = [
     'FDRParams',

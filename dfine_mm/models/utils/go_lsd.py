@@ -1,5 +1,6 @@
-"""GO-LSD (D-FINE, arXiv 2410.13842 §3.3): the global-optimal matching
-union and the pure helpers of the FDR / GO-LSD losses."""
+"""GO-LSD (D-FINE, arXiv 2410.13842 §3.3): the outputs' Hungarian
+matchings and the pure helpers of the FDR / GO-LSD losses (the matchings'
+union is in ``matched_pairs``)."""
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -11,50 +12,12 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from .fdr import FDRParams, bbox2distance
-from .matched_pairs import MatchedPairs, Matching
-
-
-def go_lsd_union(matchings: Sequence[Sequence[Matching]]) -> List[Matching]:
-    """Union of the one-to-one matchings of several outputs.
-
-    Pools, per image, the (query, gt) pairs of every output's matching
-    (last layer, auxiliary layers, layer-0 head, encoder proposals), counts
-    how often each distinct pair occurs, and keeps for each query the gt of
-    its most frequent pair. A gt may end up with several queries; a query
-    has at most one gt. Ties between pairs of one query are broken as the
-    original does: distinct pairs sorted by (query, gt), then ordered by
-    ``torch.argsort(counts, descending=True)``, first pair wins.
-
-    Args:
-        matchings (Sequence[Sequence[tuple[Tensor, Tensor]]]): One entry per
-            output, each a per-image list of (query indices, gt indices).
-
-    Returns:
-        list[tuple[Tensor, Tensor]]: Per image, (query indices, gt indices)
-        of the union, int64, in order of decreasing pair count.
-    """
-    num_images = len(matchings[0])
-    results = []
-    for image in range(num_images):
-        pairs = torch.cat(
-            [
-                torch.stack([m[image][0], m[image][1]], 1).long()
-                for m in matchings
-            ]
-        )
-        if not len(pairs):
-            empty = pairs.new_zeros(0)
-            results.append((empty, empty.clone()))
-            continue
-        unique, counts = torch.unique(pairs, return_counts=True, dim=0)
-        ordered = unique[torch.argsort(counts, descending=True)].tolist()
-        chosen = {}
-        for query, gt in ordered:
-            chosen.setdefault(query, gt)
-        queries = torch.tensor(list(chosen), dtype=torch.long)
-        gts = torch.tensor(list(chosen.values()), dtype=torch.long)
-        results.append((queries.to(pairs.device), gts.to(pairs.device)))
-    return results
+from .matched_pairs import (
+    MatchedPairs,
+    Matching,
+    go_lsd_union,  # noqa: F401 (its old path)
+    matchings_to,
+)
 
 
 def box_cxcywh_to_xyxy(boxes: Tensor) -> Tensor:
@@ -110,19 +73,27 @@ def normalised_targets(
     batch_gt_instances: Sequence, batch_img_metas: Sequence[dict]
 ) -> List[Dict[str, Tensor]]:
     """Per image, the ground truth as ``labels`` (n,), ``xyxy`` and
-    ``cxcywh`` (n, 4) boxes normalised by the image size to [0, 1]."""
-    targets = []
-    for gt, meta in zip(batch_gt_instances, batch_img_metas):
-        h, w = meta['img_shape'][:2]
-        xyxy = gt.bboxes / gt.bboxes.new_tensor([w, h, w, h])
-        targets.append(
-            dict(
-                labels=gt.labels.long(),
-                xyxy=xyxy,
-                cxcywh=bbox_xyxy_to_cxcywh(xyxy),
-            )
+    ``cxcywh`` (n, 4) boxes normalised by the image size to [0, 1]
+    (computed for the batch at once; each image's are views)."""
+    if not batch_gt_instances:
+        return []
+    counts = [len(gt) for gt in batch_gt_instances]
+    bboxes = torch.cat([gt.bboxes for gt in batch_gt_instances])
+    sizes = torch.tensor(
+        [[m['img_shape'][1], m['img_shape'][0]] * 2 for m in batch_img_metas],
+        dtype=bboxes.dtype,
+    )
+    factor = sizes.repeat_interleave(torch.tensor(counts), 0)
+    xyxy = bboxes / factor.to(bboxes.device)
+    labels = torch.cat([gt.labels for gt in batch_gt_instances]).long()
+    return [
+        dict(labels=image_labels, xyxy=image_xyxy, cxcywh=image_cxcywh)
+        for image_labels, image_xyxy, image_cxcywh in zip(
+            labels.split(counts),
+            xyxy.split(counts),
+            bbox_xyxy_to_cxcywh(xyxy).split(counts),
         )
-    return targets
+    ]
 
 
 def hungarian_match(
@@ -154,12 +125,11 @@ def hungarian_match(
         list[tuple[Tensor, Tensor]]: Per image, (query indices, gt
         indices), by increasing query index.
     """
-    shapes = {tuple(meta['img_shape'][:2]) for meta in batch_img_metas}
-    if len(shapes) == 1 and hasattr(assigner, 'match_costs'):
+    if _batchable(assigner, batch_img_metas):
         return _batched_match(
-            assigner.match_costs, scores, boxes, batch_gt_instances,
+            assigner.match_costs, [(scores, boxes)], batch_gt_instances,
             batch_img_metas[0],
-        )  # fmt: skip
+        )[0]  # fmt: skip
     matches = []
     for image, (gt, meta) in enumerate(
         zip(batch_gt_instances, batch_img_metas)
@@ -176,45 +146,96 @@ def hungarian_match(
     return matches
 
 
+def hungarian_matches(
+    assigner: BaseAssigner,
+    outputs: Sequence[Optional[Tuple[Tensor, Tensor]]],
+    batch_gt_instances: InstanceList,
+    batch_img_metas: List[dict],
+) -> List[Optional[List[Matching]]]:
+    """:func:`hungarian_match` of several outputs of one batch.
+
+    Where :func:`hungarian_match` batches the images, the costs of every
+    query of every output (of one class count) are one computation and one
+    transfer to the host; each (output, image) block is solved on its own,
+    so every output gets the matching it gets alone.
+
+    Args:
+        assigner (BaseAssigner): As for :func:`hungarian_match`.
+        outputs (Sequence[tuple[Tensor, Tensor] | None]): Per output, its
+            (B, Q_o, K) logits and (B, Q_o, 4) cxcywh boxes, or None.
+        batch_gt_instances (list[:obj:`InstanceData`]): Ground truth.
+        batch_img_metas (list[dict]): With ``img_shape``.
+
+    Returns:
+        list: Per output, its per-image matching (None for None).
+    """
+    present = [output for output in outputs if output is not None]
+    classes = {scores.shape[-1] for scores, _ in present}
+    together = len(classes) == 1 and _batchable(assigner, batch_img_metas)
+    if present and together:
+        found = iter(_batched_match(
+            assigner.match_costs, present, batch_gt_instances,
+            batch_img_metas[0],
+        ))  # fmt: skip
+    else:
+        found = iter([
+            hungarian_match(assigner, scores, boxes, batch_gt_instances,
+                            batch_img_metas)
+            for scores, boxes in present
+        ])  # fmt: skip
+    return [None if output is None else next(found) for output in outputs]
+
+
+def _batchable(assigner: BaseAssigner, batch_img_metas: List[dict]) -> bool:
+    """Whether the costs of a batch can be computed at once: one image size
+    and an assigner with mmdet's ``match_costs``."""
+    shapes = {tuple(meta['img_shape'][:2]) for meta in batch_img_metas}
+    return len(shapes) == 1 and hasattr(assigner, 'match_costs')
+
+
 def _batched_match(
-    match_costs, scores: Tensor, boxes: Tensor,
+    match_costs, outputs: Sequence[Tuple[Tensor, Tensor]],
     batch_gt_instances: InstanceList, meta: dict,
-) -> List[Matching]:  # fmt: skip
-    """:func:`hungarian_match` for a batch of one image size: the
-    (B Q, N) costs of all queries against all N ground truths at once,
-    each image's (Q, n_i) block solved on the host."""
+) -> List[List[Matching]]:  # fmt: skip
+    """The matchings of ``outputs`` ((B, Q_o, K) logits and (B, Q_o, 4)
+    boxes each) for a batch of one image size: the (sum_o B Q_o, N) costs
+    of all their queries against all N ground truths at once, one transfer
+    to the host, each (output, image) block of (Q_o, n_i) solved there, and
+    the indices of all blocks sent back in one transfer."""
     from scipy.optimize import linear_sum_assignment
 
-    num_images, num_queries = scores.shape[:2]
     counts = [len(gt) for gt in batch_gt_instances]
-    device = scores.device
-    empty = torch.zeros(0, dtype=torch.long, device=device)
+    device = outputs[0][0].device
     if not sum(counts):
-        return [(empty, empty) for _ in counts]
+        empty = torch.zeros(0, dtype=torch.long, device=device)
+        return [[(empty, empty) for _ in counts] for _ in outputs]
     h, w = meta['img_shape'][:2]
-    factor = boxes.new_tensor([w, h, w, h])
+    boxes = torch.cat([b.detach().flatten(0, 1) for _, b in outputs])
     pred = InstanceData(
-        scores=scores.detach().flatten(0, 1),
-        bboxes=(box_cxcywh_to_xyxy(boxes.detach()) * factor).flatten(0, 1),
+        scores=torch.cat([s.detach().flatten(0, 1) for s, _ in outputs]),
+        bboxes=box_cxcywh_to_xyxy(boxes) * boxes.new_tensor([w, h, w, h]),
     )
     gt = InstanceData.cat([g for g in batch_gt_instances if len(g)])
     cost = torch.stack([c(pred, gt, meta) for c in match_costs]).sum(0)
-    cost = cost.cpu()
-    matches, start = [], 0
-    for image, count in enumerate(counts):
-        if not count:
-            matches.append((empty, empty))
-            continue
-        rows = slice(image * num_queries, (image + 1) * num_queries)
-        block = cost[rows, start : start + count]
-        start += count
-        query, target = linear_sum_assignment(block)
-        order = query.argsort()
-        matches.append((
-            torch.as_tensor(query[order], dtype=torch.long, device=device),
-            torch.as_tensor(target[order], dtype=torch.long, device=device),
-        ))  # fmt: skip
-    return matches
+    cost = cost.cpu().numpy()
+    blocks, row = [], 0
+    for scores, _ in outputs:
+        start = 0
+        for count in counts:
+            query, target = linear_sum_assignment(
+                cost[row : row + scores.shape[1], start : start + count]
+            )
+            order = query.argsort()
+            blocks.append((
+                torch.from_numpy(query[order]),
+                torch.from_numpy(target[order]),
+            ))  # fmt: skip
+            row, start = row + scores.shape[1], start + count
+    found = matchings_to(blocks, device)
+    return [
+        found[index : index + len(counts)]
+        for index in range(0, len(found), len(counts))
+    ]
 
 
 def dn_positive_pairs(
@@ -240,16 +261,16 @@ def dn_positive_pairs(
     """
     groups = dn_meta['num_denoising_groups']
     group_size = dn_meta['num_denoising_queries'] // groups
+    if not targets:
+        return []
+    starts = torch.arange(groups) * group_size
     pairs = []
-    for target in targets:
-        labels = target['labels']
-        count = len(labels)
-        gt = torch.arange(count, device=labels.device)
-        starts = torch.arange(groups, device=labels.device) * group_size
+    for target in targets:  # built on the host, sent in one transfer
+        gt = torch.arange(len(target['labels']))
         pairs.append(
             ((starts[:, None] + gt[None]).flatten(), gt.repeat(groups))
         )
-    return pairs
+    return matchings_to(pairs, targets[0]['labels'].device)
 
 
 def denoising_keepalive(
