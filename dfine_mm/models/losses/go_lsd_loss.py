@@ -1,7 +1,7 @@
 """FDR + GO-LSD training losses, shared by every head that predicts edge
 distributions (D-FINE, DINO+FDR, Deformable-DETR+FDR)."""
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.task_modules import BaseAssigner
@@ -14,7 +14,7 @@ from ..utils.fdr import FDRParams
 from ..utils.go_lsd import (
     aligned_iou,
     box_cxcywh_to_xyxy,
-    classification_loss,
+    classification_losses,
     ddf_balance,
     dn_positive_pairs,
     fgl_targets,
@@ -23,6 +23,7 @@ from ..utils.go_lsd import (
     mean_over_processes,
     narrow_head,
     normalised_targets,
+    stacked_index,
 )
 from ..utils.matched_pairs import MatchedPairs, matched_pairs
 
@@ -139,14 +140,9 @@ class DFineGOLSDLoss:
         device = layers_scores.device
         num_gts = sum(len(t['labels']) for t in targets)
         num_cls = mean_over_processes(num_gts, device)
-        losses: Dict[str, Tensor] = {}
-
         # matching part: own matchings, then their union
-        scores, boxes = (
-            layers_scores[:, :, num_dn:],
-            layers_boxes[:, :, num_dn:],
-        )
-
+        scores = layers_scores[:, :, num_dn:]
+        boxes = layers_boxes[:, :, num_dn:]
         pre_s = None if pre_scores is None else pre_scores[:, num_dn:]
         pre_b = None if pre_boxes is None else pre_boxes[:, num_dn:]
         # every output's costs in one computation
@@ -179,9 +175,7 @@ class DFineGOLSDLoss:
             num_box = num_cls
             box_matches, pre_box, enc_box = own, own_pre, own_enc
 
-        corners = [None] * layers
-        fdr_targets = [None] * layers
-        balances = [None] * layers
+        corners = fdr_targets = balances = None
         if layers_corners is not None:
             corners = layers_corners[:, :, num_dn:]
             # FGL targets and DDF's balance belong to a layer's box pairs:
@@ -197,29 +191,26 @@ class DFineGOLSDLoss:
                 ddf_balance(pairs, scores.shape[1:3])
                 for pairs in box_matches[:distinct]
             ] * (layers // distinct)  # fmt: skip
-        balance = None
-        for i in range(layers):
-            teacher = None
-            if i < layers - 1 and layers_corners is not None:
-                teacher = (corners[-1], scores[-1])
-                balance = balances[i]
-            prefix = '' if i == layers - 1 else f'd{i}.'
-            for name, value in self.output_loss(
-                scores[i], boxes[i], own[i], box_matches[i], num_cls,
-                num_box, corners[i], fdr_targets[i], teacher, balance,
-                fdr_params,
-            ).items():  # fmt: skip
-                losses[prefix + name] = value
+        names = [f'd{i}.' for i in range(layers - 1)] + ['']
+        terms = self.outputs_loss(
+            scores, boxes, own, box_matches, num_cls, num_box, corners,
+            fdr_targets, balances,
+        )  # fmt: skip
         for prefix, out_scores, out_boxes, cls_pairs, box_pairs in (
             ('pre_', pre_s, pre_b, own_pre, pre_box),
             ('enc_', enc_scores, enc_boxes, own_enc, enc_box),
         ):
-            if cls_pairs is None:
-                continue
-            for name, value in self.output_loss(
-                out_scores, out_boxes, cls_pairs, box_pairs, num_cls, num_box
-            ).items():
-                losses[prefix + name] = value
+            if cls_pairs is not None:
+                names.append(prefix)
+                terms += self.outputs_loss(
+                    out_scores[None], out_boxes[None], [cls_pairs],
+                    [box_pairs], num_cls, num_box,
+                )  # fmt: skip
+        losses = {
+            prefix + name: value
+            for prefix, output_terms in zip(names, terms)
+            for name, value in output_terms.items()
+        }
         if num_dn:
             losses.update(
                 self._dn_loss(
@@ -232,7 +223,7 @@ class DFineGOLSDLoss:
                     targets,
                     dn_meta,
                     num_cls,
-                    balance,
+                    balances[-2] if balances and layers > 1 else None,
                     fdr_params,
                 )
             )
@@ -253,119 +244,124 @@ class DFineGOLSDLoss:
         fdr_params: Optional[FDRParams],
     ) -> Dict[str, Tensor]:
         """Losses of the denoising queries: fixed pairs, every layer (the
-        distribution and ``pre_`` inputs are None without FDR)."""
+        distribution and ``pre_`` inputs are None without FDR; DDF with a
+        ``balance``)."""
         matches = matched_pairs(targets, dn_positive_pairs(dn_meta, targets))
         num = num_cls * dn_meta['num_denoising_groups']
         layers = len(scores)
-        fdr_targets = None
-        if corners is None:
-            corners = [None] * layers
-        else:
-            fdr_targets = fgl_targets(
-                anchors, matches, self.reg_max, fdr_params
-            )
-        losses = {}
-        for i in range(layers):
-            teacher = None
-            if i < layers - 1 and balance is not None:
-                teacher = (corners[-1], scores[-1])
-            prefix = 'dn_' if i == layers - 1 else f'd{i}.dn_'
-            for name, value in self.output_loss(
-                scores[i], boxes[i], matches, matches, num, num, corners[i],
-                fdr_targets, teacher, balance, fdr_params,
-            ).items():  # fmt: skip
-                losses[prefix + name] = value
-        if pre_scores is None:
-            return losses
-        for name, value in self.output_loss(
-            pre_scores, pre_boxes, matches, matches, num, num
-        ).items():
-            losses['dn_pre_' + name] = value
-        return losses
+        fdr_targets = balances = None
+        if corners is not None:
+            fdr_targets = [
+                fgl_targets(anchors, matches, self.reg_max, fdr_params)
+            ] * layers
+        if balance is not None:
+            balances = [balance] * layers
+        terms = self.outputs_loss(
+            scores, boxes, [matches] * layers, [matches] * layers, num, num,
+            corners, fdr_targets, balances,
+        )  # fmt: skip
+        names = [f'd{i}.dn_' for i in range(layers - 1)] + ['dn_']
+        if pre_scores is not None:
+            names.append('dn_pre_')
+            terms += self.outputs_loss(
+                pre_scores[None], pre_boxes[None], [matches], [matches], num,
+                num,
+            )  # fmt: skip
+        return {
+            prefix + name: value
+            for prefix, output_terms in zip(names, terms)
+            for name, value in output_terms.items()
+        }
 
-    def output_loss(
+    def outputs_loss(
         self,
         scores: Tensor,
         boxes: Tensor,
-        cls_pairs: MatchedPairs,
-        box_pairs: MatchedPairs,
+        cls_pairs: Sequence[MatchedPairs],
+        box_pairs: Sequence[MatchedPairs],
         num_cls: float,
         num_box: float,
         corners: Optional[Tensor] = None,
-        fdr_targets: Optional[Tuple[Tensor, ...]] = None,
-        teacher: Optional[Tuple[Tensor, Tensor]] = None,
-        balance: Optional[Tuple[float, float]] = None,
-        fdr_params: Optional[FDRParams] = None,
-    ) -> Dict[str, Tensor]:
-        """Loss terms of one output.
+        fdr_targets: Optional[Sequence[Tuple[Tensor, ...]]] = None,
+        balances: Optional[Sequence[Tuple[float, float]]] = None,
+    ) -> List[Dict[str, Tensor]]:
+        """Loss terms of O stacked outputs (e.g. the decoder layers), each
+        from its own loss module calls; their inputs (gathered boxes, IoUs,
+        targets) are built for all outputs at once.
 
         Args:
-            scores (Tensor): (B, Q, K) logits.
-            boxes (Tensor): (B, Q, 4) boxes, cxcywh normalised.
-            cls_pairs (:class:`MatchedPairs`): Pairs for classification.
-            box_pairs (:class:`MatchedPairs`): Pairs for L1, GIoU, FGL and
-                DDF.
+            scores (Tensor): (O, B, Q, K) logits.
+            boxes (Tensor): (O, B, Q, 4) boxes, cxcywh normalised.
+            cls_pairs (Sequence[:class:`MatchedPairs`]): Per output, its
+                pairs for classification.
+            box_pairs (Sequence[:class:`MatchedPairs`]): Per output, its
+                pairs for L1, GIoU, FGL and DDF.
             num_cls (float): Classification normaliser.
             num_box (float): Box normaliser.
-            corners (Tensor, optional): (B, Q, 4 * (N + 1)) edge logits;
+            corners (Tensor, optional): (O, B, Q, 4 * (N + 1)) edge logits;
                 adds FGL.
-            fdr_targets (tuple[Tensor], optional): FGL targets of
-                ``box_pairs`` (see :func:`fgl_targets`).
-            teacher (tuple[Tensor], optional): The last layer's corners and
-                logits; adds DDF.
-            balance (tuple[float], optional): DDF's (num_pos, num_neg).
+            fdr_targets (Sequence[tuple[Tensor]], optional): Per output,
+                the FGL targets of its box pairs (:func:`fgl_targets`).
+            balances (Sequence[tuple[float]], optional): DDF's (num_pos,
+                num_neg) of outputs 0 to O - 2, which the last output
+                (the teacher) distils into; None: no DDF.
 
         Returns:
-            dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou`` and
-            when applicable ``loss_fgl``, ``loss_ddf``.
+            list[dict[str, Tensor]]: Per output, ``loss_cls``,
+            ``loss_bbox``, ``loss_iou`` and when applicable ``loss_fgl``,
+            ``loss_ddf``.
         """
-        losses = dict(
-            loss_cls=classification_loss(
-                self.loss_cls,
-                scores,
-                boxes,
-                cls_pairs,
-                num_cls,
-                getattr(self.loss_cls, 'iou_aware', False),
+        iou_aware = getattr(self.loss_cls, 'iou_aware', False)
+        losses = [
+            dict(loss_cls=value)
+            for value in classification_losses(
+                self.loss_cls, scores, boxes, cls_pairs, num_cls, iou_aware
             )
-        )
-        batch, query = box_pairs.batch, box_pairs.query
-        gt_cxcywh, gt_xyxy = box_pairs.cxcywh, box_pairs.xyxy
-        matched = boxes[batch, query]
+        ]
+        index, sizes = stacked_index(box_pairs)
+        matched = boxes[index]
         matched_xyxy = box_cxcywh_to_xyxy(matched)
-        losses['loss_bbox'] = self.loss_bbox(
-            matched, gt_cxcywh, avg_factor=num_box
-        )
-        losses['loss_iou'] = self.loss_iou(
-            matched_xyxy, gt_xyxy, avg_factor=num_box
-        )
+        gt_xyxy = torch.cat([p.xyxy for p in box_pairs])
+        for terms, pred, pred_xyxy, gt, gt_box in zip(
+            losses, matched.split(sizes), matched_xyxy.split(sizes),
+            box_pairs, gt_xyxy.split(sizes),
+        ):  # fmt: skip
+            terms['loss_bbox'] = self.loss_bbox(
+                pred, gt.cxcywh, avg_factor=num_box
+            )
+            terms['loss_iou'] = self.loss_iou(
+                pred_xyxy, gt_box, avg_factor=num_box
+            )
         if corners is None or self.loss_fgl is None:
             return losses
         bins = self.reg_max + 1
-        iou = aligned_iou(matched_xyxy, gt_xyxy).detach()
-        target, weight_right, weight_left = fdr_targets
-        losses['loss_fgl'] = self.loss_fgl(
-            corners[batch, query].reshape(-1, bins),
-            target,
-            weight_right,
-            weight_left,
-            weight=iou.repeat_interleave(4),
-            avg_factor=num_box,
-        )
-        if teacher is None or self.loss_ddf is None:
+        ious = aligned_iou(matched_xyxy, gt_xyxy).detach().split(sizes)
+        edges = corners[index].split(sizes)
+        for terms, edge, iou, (target, right, left) in zip(
+            losses, edges, ious, fdr_targets
+        ):
+            terms['loss_fgl'] = self.loss_fgl(
+                edge.reshape(-1, bins), target, right, left,
+                weight=iou.repeat_interleave(4), avg_factor=num_box,
+            )  # fmt: skip
+        if balances is None or self.loss_ddf is None:
             return losses
-        teacher_corners, teacher_scores = teacher
-        weight = teacher_scores.detach().sigmoid().max(-1).values
-        weight[batch, query] = iou.to(weight.dtype)
-        positive = torch.zeros_like(weight, dtype=torch.bool)
-        positive[batch, query] = True
-        losses['loss_ddf'] = self.loss_ddf(
-            corners.reshape(-1, bins),
-            teacher_corners.reshape(-1, bins),
-            weight.reshape(-1).repeat_interleave(4),
-            positive.reshape(-1).repeat_interleave(4),
-            *balance,
-        )
+        teacher = corners[-1].reshape(-1, bins)
+        confidence = scores[-1].detach().sigmoid().max(-1).values
+        positive = None
+        for index, (terms, iou, pairs, balance) in enumerate(
+            zip(losses[:-1], ious, box_pairs, balances)
+        ):
+            where = (pairs.batch, pairs.query)
+            if positive is None or pairs is not box_pairs[index - 1]:
+                positive = torch.zeros_like(confidence, dtype=torch.bool)
+                positive[where] = True
+            weight = confidence.index_put(where, iou.to(confidence.dtype))
+            terms['loss_ddf'] = self.loss_ddf(
+                corners[index].reshape(-1, bins), teacher,
+                weight.reshape(-1).repeat_interleave(4),
+                positive.reshape(-1).repeat_interleave(4), *balance,
+            )  # fmt: skip
         return losses
 
     def single_output_loss(
@@ -398,4 +394,6 @@ class DFineGOLSDLoss:
         num = mean_over_processes(
             sum(len(t['labels']) for t in targets), scores.device
         )
-        return self.output_loss(scores, boxes, pairs, pairs, num, num)
+        return self.outputs_loss(
+            scores[None], boxes[None], [pairs], [pairs], num, num
+        )[0]

@@ -321,44 +321,72 @@ def fgl_targets(
     )
 
 
-def classification_loss(
+def stacked_index(
+    pairs: Sequence[MatchedPairs],
+) -> Tuple[Tuple[Tensor, Tensor, Tensor], List[int]]:
+    """The (output, image, query) index of the pairs of O stacked outputs
+    ((O, B, Q, ...) predictions), output by output, and how many pairs each
+    output has.
+
+    Args:
+        pairs (Sequence[:class:`MatchedPairs`]): Per output, its pairs.
+
+    Returns:
+        tuple: Three (sum_o n_o,) index tensors, and [n_o].
+    """
+    output = torch.cat(
+        [p.batch.new_full(p.batch.shape, i) for i, p in enumerate(pairs)]
+    )
+    batch = torch.cat([p.batch for p in pairs])
+    query = torch.cat([p.query for p in pairs])
+    return (output, batch, query), [len(p.query) for p in pairs]
+
+
+def classification_losses(
     loss_cls: nn.Module,
     scores: Tensor,
     boxes: Tensor,
-    pairs: MatchedPairs,
+    pairs: Sequence[MatchedPairs],
     num: float,
     iou_aware: bool,
-) -> Tensor:
-    """One output's classification loss.
+) -> List[Tensor]:
+    """The classification loss of each of O stacked outputs, their targets
+    built together.
 
     Args:
-        loss_cls (nn.Module): The loss.
-        scores (Tensor): (B, Q, K) logits.
-        boxes (Tensor): (B, Q, 4) boxes, cxcywh normalised.
-        pairs (:class:`MatchedPairs`): The output's own pairs.
+        loss_cls (nn.Module): The loss, called once per output.
+        scores (Tensor): (O, B, Q, K) logits.
+        boxes (Tensor): (O, B, Q, 4) boxes, cxcywh normalised.
+        pairs (Sequence[:class:`MatchedPairs`]): Each output's own pairs.
         num (float): Normaliser.
         iou_aware (bool): True for the varifocal loss (soft targets: the
             IoU of each matched box at its class, and a positive mask);
             False for mmdet's focal-type losses (labels, background = K).
     """
-    batch, query, labels = pairs.batch, pairs.query, pairs.labels
     num_classes = scores.shape[-1]
-    flat = scores.reshape(-1, num_classes)
+    index, _ = stacked_index(pairs)
+    labels = torch.cat([p.labels for p in pairs])
     if not iou_aware:
-        label_map = torch.full(
-            scores.shape[:2], num_classes, dtype=torch.long,
-            device=scores.device,
-        )  # fmt: skip
-        label_map[batch, query] = labels
-        return loss_cls(flat, label_map.reshape(-1), avg_factor=num)
-    iou = aligned_iou(box_cxcywh_to_xyxy(boxes[batch, query]), pairs.xyxy)
+        shape = scores.shape[:3]
+        label_map = scores.new_full(shape, num_classes, dtype=torch.long)
+        label_map[index] = labels
+        return [
+            loss_cls(s.reshape(-1, num_classes), m.reshape(-1), avg_factor=num)
+            for s, m in zip(scores, label_map)
+        ]
+    iou = aligned_iou(
+        box_cxcywh_to_xyxy(boxes[index]), torch.cat([p.xyxy for p in pairs])
+    )
     target = torch.zeros_like(scores)
     positive = torch.zeros_like(scores, dtype=torch.bool)
-    target[batch, query, labels] = iou.detach().to(target.dtype)
-    positive[batch, query, labels] = True
-    return loss_cls(
-        flat,
-        target.reshape(-1, num_classes),
-        positive.reshape(-1, num_classes),
-        avg_factor=num,
-    )
+    target[(*index, labels)] = iou.detach().to(target.dtype)
+    positive[(*index, labels)] = True
+    return [
+        loss_cls(
+            s.reshape(-1, num_classes),
+            t.reshape(-1, num_classes),
+            p.reshape(-1, num_classes),
+            avg_factor=num,
+        )
+        for s, t, p in zip(scores, target, positive)
+    ]

@@ -20,12 +20,12 @@ LAYERS, BATCH, QUERIES, CLASSES, REG_MAX = 3, 2, 12, 3, 8
 SIZE = 64.0
 
 
-def build_head(union_matching: bool):
+def build_head(union_matching: bool, loss_ddf=None):
     register_all_modules()
     return MODELS.build(
         dict(
             type='DFineHead', num_classes=CLASSES, embed_dims=16,
-            num_pred_layer=LAYERS, reg_max=REG_MAX, loss_ddf=None,
+            num_pred_layer=LAYERS, reg_max=REG_MAX, loss_ddf=loss_ddf,
             union_matching=union_matching,
             loss_bbox=dict(type='L1Loss', loss_weight=5.0),
             loss_iou=dict(type='GIoULoss', loss_weight=2.0),
@@ -152,3 +152,71 @@ def test_shared_pairs_are_prepared_once(union, monkeypatch):
     distinct = 1 if union else LAYERS
     assert calls['fgl_targets'] == distinct
     assert calls['ddf_balance'] == distinct
+
+
+@pytest.mark.parametrize('union', [False, True])
+def test_stacked_outputs_lose_what_each_loses_alone(union):
+    """outputs_loss on the stacked layers gives each layer the terms it gets
+    on its own (classification on its own pairs; boxes and FGL on the
+    union's or its own pairs), and DDF as written out with the formulas:
+    each earlier layer distils the last one, the teacher's confidence
+    weighting unmatched queries and the IoU matched ones."""
+    from dfine_mm.models.utils.go_lsd import (
+        ddf_balance,
+        fgl_targets,
+        normalised_targets,
+    )
+    from dfine_mm.models.utils.matched_pairs import matched_pairs
+
+    head = build_head(union, loss_ddf=dict(type='DFineDDFLoss'))
+    loss = head.go_lsd_loss()
+    scores, boxes, corners, anchors, gts, metas = inputs()
+    targets = normalised_targets(gts, metas)
+    own = [
+        hungarian_match(head.assigner, s, b, gts, metas)
+        for s, b in zip(scores, boxes)
+    ]
+    box = [go_lsd_union(own)] * LAYERS if union else own
+    own = [matched_pairs(targets, m) for m in own]
+    box = [matched_pairs(targets, m) for m in box]
+    if union:  # one object for every layer, as the loss passes it
+        box = [box[0]] * LAYERS
+    params = FDRParams(
+        UP, REG_SCALE, weighting_function(REG_MAX, UP, REG_SCALE)
+    )
+    fdr = [fgl_targets(anchors, p, REG_MAX, params) for p in box]
+    balances = [ddf_balance(p, (BATCH, QUERIES)) for p in box]
+    got = loss.outputs_loss(
+        scores, boxes, own, box, 5.0, 4.0, corners, fdr, balances
+    )
+    bins = REG_MAX + 1
+    for layer in range(LAYERS):
+        alone = loss.outputs_loss(
+            scores[layer][None], boxes[layer][None], [own[layer]],
+            [box[layer]], 5.0, 4.0, corners[layer][None], [fdr[layer]],
+        )[0]  # fmt: skip
+        assert set(got[layer]) == set(alone) | (
+            {'loss_ddf'} if layer < LAYERS - 1 else set()
+        )
+        for name, value in alone.items():
+            assert torch.equal(got[layer][name], value), (layer, name)
+        if layer == LAYERS - 1:
+            continue
+        pairs = box[layer]
+        weight = scores[-1].sigmoid().max(-1).values
+        centre, size = boxes[layer][pairs.batch, pairs.query].split(2, -1)
+        xyxy = torch.cat([centre - size / 2, centre + size / 2], -1)
+        iou = bbox_overlaps(xyxy, pairs.xyxy, is_aligned=True, eps=0.0)
+        weight[pairs.batch, pairs.query] = iou
+        positive = torch.zeros(BATCH, QUERIES, dtype=torch.bool)
+        positive[pairs.batch, pairs.query] = True
+        expected = head.loss_ddf(
+            corners[layer].reshape(-1, bins),
+            corners[-1].reshape(-1, bins),
+            weight.reshape(-1).repeat_interleave(4),
+            positive.reshape(-1).repeat_interleave(4),
+            *balances[layer],
+        )
+        torch.testing.assert_close(
+            got[layer]['loss_ddf'], expected, rtol=1e-6, atol=0
+        )
