@@ -349,16 +349,16 @@ class DFineGOLSDLoss:
         teacher = corners[-1].reshape(-1, bins)
         confidence = scores[-1].detach().sigmoid().max(-1).values
         positive = None
-        for index, (terms, iou, pairs, balance) in enumerate(
+        for student, (terms, iou, pairs, balance) in enumerate(
             zip(losses[:-1], ious, box_pairs, balances)
         ):
             where = (pairs.batch, pairs.query)
-            if positive is None or pairs is not box_pairs[index - 1]:
+            if positive is None or pairs is not box_pairs[student - 1]:
                 positive = torch.zeros_like(confidence, dtype=torch.bool)
                 positive[where] = True
             weight = confidence.index_put(where, iou.to(confidence.dtype))
             terms['loss_ddf'] = self.loss_ddf(
-                corners[index].reshape(-1, bins), teacher,
+                corners[student].reshape(-1, bins), teacher,
                 weight.reshape(-1).repeat_interleave(4),
                 positive.reshape(-1).repeat_interleave(4), *balance,
             )  # fmt: skip

@@ -20,10 +20,11 @@ LAYERS, BATCH, QUERIES, CLASSES, REG_MAX = 3, 2, 12, 3, 8
 SIZE = 64.0
 
 
-def build_head(union_matching: bool, loss_ddf=None):
+def build_head(union_matching: bool, loss_ddf=None, **kwargs):
     register_all_modules()
     return MODELS.build(
         dict(
+            **kwargs,
             type='DFineHead', num_classes=CLASSES, embed_dims=16,
             num_pred_layer=LAYERS, reg_max=REG_MAX, loss_ddf=loss_ddf,
             union_matching=union_matching,
@@ -220,3 +221,32 @@ def test_stacked_outputs_lose_what_each_loses_alone(union):
         torch.testing.assert_close(
             got[layer]['loss_ddf'], expected, rtol=1e-6, atol=0
         )
+
+
+def test_label_losses_get_each_layers_labels():
+    """With a loss on class labels (mmdet's FocalLoss, background = K),
+    each stacked layer's classification term is the loss of its own
+    label map."""
+    from dfine_mm.models.utils.go_lsd import normalised_targets
+    from dfine_mm.models.utils.matched_pairs import matched_pairs
+
+    focal = dict(type='FocalLoss', use_sigmoid=True, loss_weight=2.0)
+    head = build_head(True, loss_cls=focal)
+    loss = head.go_lsd_loss()
+    scores, boxes, _, _, gts, metas = inputs()
+    targets = normalised_targets(gts, metas)
+    own = [
+        matched_pairs(
+            targets, hungarian_match(head.assigner, s, b, gts, metas)
+        )
+        for s, b in zip(scores, boxes)
+    ]
+    got = loss.outputs_loss(scores, boxes, own, own, 5.0, 5.0)
+    for layer, pairs in enumerate(own):
+        labels = torch.full((BATCH, QUERIES), CLASSES, dtype=torch.long)
+        labels[pairs.batch, pairs.query] = pairs.labels
+        expected = head.loss_cls(
+            scores[layer].reshape(-1, CLASSES), labels.reshape(-1),
+            avg_factor=5.0,
+        )  # fmt: skip
+        assert torch.equal(got[layer]['loss_cls'], expected), layer
