@@ -5,6 +5,7 @@ union is in ``matched_pairs``)."""
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+import torch.distributed as dist
 from mmdet.models.task_modules import BaseAssigner
 from mmdet.structures.bbox import bbox_overlaps, bbox_xyxy_to_cxcywh
 from mmdet.utils import InstanceList, reduce_mean
@@ -43,7 +44,11 @@ def aligned_iou(boxes: Tensor, gt_boxes: Tensor) -> Tensor:
 
 
 def mean_over_processes(count: int, device: torch.device) -> float:
-    """``count`` averaged over processes, at least 1."""
+    """``count`` averaged over processes, at least 1; without a process
+    group the count itself, with no tensor on ``device`` and no read back
+    (on CUDA: no synchronisation)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return max(float(count), 1.0)
     value = torch.tensor(float(count), device=device)
     return reduce_mean(value).clamp(min=1).item()
 

@@ -214,3 +214,13 @@ def test_normalised_targets_per_image():
         assert torch.equal(target['labels'], gt.labels)
         assert target['labels'].dtype == torch.long
     assert normalised_targets([], []) == []
+
+
+def test_mean_over_processes_alone_stays_on_the_host():
+    """Without a process group the normaliser is the count (at least 1),
+    read without a device round trip: a meta device would fail one."""
+    from dfine_mm.models.utils.go_lsd import mean_over_processes
+
+    assert mean_over_processes(5, torch.device('meta')) == 5.0
+    assert mean_over_processes(0, torch.device('meta')) == 1.0
+    assert isinstance(mean_over_processes(3, torch.device('cpu')), float)
