@@ -102,11 +102,11 @@ def matched_pairs(
         match (Sequence[tuple]): Per image, (query indices, gt indices).
     """
     device = match[0][0].device if match else torch.device('cpu')
-    counts = [len(target['labels']) for target in targets]
+    counts = torch.tensor([len(target['labels']) for target in targets])
     sizes = torch.tensor([len(query) for query, _ in match])
     # per pair, its image and its image's first row in the batch's ground
     # truth: built on the host, sent in one transfer
-    firsts = torch.tensor(counts).cumsum(0) - torch.tensor(counts)
+    firsts = counts.cumsum(0) - counts
     image, first = (
         torch.stack([torch.arange(len(match)), firsts[: len(match)]])
         .repeat_interleave(sizes, 1)
