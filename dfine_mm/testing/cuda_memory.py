@@ -1,5 +1,7 @@
 """Peak CUDA memory of a stretch of code, for the benchmark tools."""
 
+import torch
+
 
 class CudaPeakMemoryGrowth:
     """How far the memory PyTorch allocated on a CUDA device rose above
@@ -19,16 +21,12 @@ class CudaPeakMemoryGrowth:
         self._start = 0
 
     def __enter__(self) -> 'CudaPeakMemoryGrowth':
-        import torch
-
         torch.cuda.synchronize(self.device)
         torch.cuda.reset_peak_memory_stats(self.device)
         self._start = torch.cuda.memory_allocated(self.device)
         return self
 
     def __exit__(self, *exc_info) -> None:
-        import torch
-
         torch.cuda.synchronize(self.device)
         peak = torch.cuda.max_memory_allocated(self.device)
         self.mib = max(peak - self._start, 0) / 2**20
